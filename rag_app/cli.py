@@ -1,0 +1,88 @@
+"""`seal-rag`: the command line. A thin caller of the library; every subcommand here works."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rag_app.settings import Settings, apply_offline_environment, load_settings
+
+apply_offline_environment()
+
+app = typer.Typer(
+    help="Spoken-question RAG with a SEAL speech-text embedding model.", no_args_is_help=True, add_completion=False
+)
+models_app = typer.Typer(help="The embedded default models (built from PyPI packages).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(None, help="TOML config file (also SEAL_RAG_CONFIG)."),
+    home: Optional[Path] = typer.Option(None, help="Cache/data folder (SEAL_RAG_HOME)."),
+    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda (SEAL_RAG_DEVICE)."),
+    whisper: Optional[str] = typer.Option(None, help="'base', 'tiny.en' or a local HF Whisper folder."),
+    text_encoder: Optional[str] = typer.Option(None, help="'all-MiniLM-L6-v2' or a local HF folder."),
+    llm: Optional[str] = typer.Option(None, help="'smollm2' or a local HF causal-LM folder."),
+    chroma_url: Optional[str] = typer.Option(None, help="Chroma server URL (client/server mode)."),
+    llm_base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible LLM server URL (vLLM)."),
+    llm_model: Optional[str] = typer.Option(None, help="Model name on the LLM server."),
+) -> None:
+    overrides = dict(
+        home=home, device=device, whisper=whisper, text_encoder=text_encoder, llm=llm,
+        chroma_url=chroma_url, llm_base_url=llm_base_url, llm_model=llm_model,
+    )
+    try:
+        ctx.obj = load_settings(config, overrides)
+    except ValueError as exc:
+        fail(str(exc), 2)
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    return ctx.find_root().obj
+
+
+@app.command("config")
+def show_config(ctx: typer.Context) -> None:
+    """Print the resolved settings (defaults <- config file <- SEAL_RAG_* <- flags)."""
+    for name, value, help_text in settings_of(ctx).describe():
+        typer.echo(f"{name:<15} {value:<45} {help_text}")
+
+
+@models_app.command("prepare")
+def models_prepare(ctx: typer.Context) -> None:
+    """Build the default Whisper, text encoder and LLM into the cache; a second run converts nothing."""
+    from rag_app.model_store import ModelNotAvailable, prepare_models
+
+    try:
+        results = prepare_models(settings_of(ctx), log=typer.echo)
+    except ModelNotAvailable as exc:
+        fail(str(exc))
+    built = sum(r.action == "converted" for r in results)
+    typer.echo(f"{built} model(s) converted, {len(results) - built} already prepared.")
+
+
+@models_app.command("list")
+def models_list(ctx: typer.Context) -> None:
+    """Show which model each setting selects, its folder and where it came from."""
+    from rag_app.model_store import model_table
+    from seal_model.device import resolve_device
+
+    settings = settings_of(ctx)
+    for row in model_table(settings):
+        typer.echo(f"{row['kind']:<13} {row['choice']:<18} {row['path']}\n{'':<13} source: {row['source']}")
+    try:
+        typer.echo(f"device        {resolve_device(settings.device)}")
+    except RuntimeError as exc:
+        fail(str(exc))
+
+
+if __name__ == "__main__":
+    app()

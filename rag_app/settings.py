@@ -1,0 +1,138 @@
+"""The one typed configuration of seal-rag.
+
+Layers, later wins: built-in defaults <- TOML config file (`--config` or `SEAL_RAG_CONFIG`)
+<- environment `SEAL_RAG_<FIELD>` <- CLI flags. This is the only module that reads the
+environment, so every other module receives its settings explicitly and tests can build a
+`Settings` without touching `os.environ`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "SEAL_RAG_"
+
+# Offline hygiene: these libraries phone home unless told not to. Set (not read) once, early.
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "ANONYMIZED_TELEMETRY": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def apply_offline_environment() -> None:
+    """Keep hub clients, Gradio and Chroma from reaching the network (only registries exist)."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def _default_home() -> Path:
+    return Path("~/.cache/seal-rag").expanduser()
+
+
+@dataclass
+class Settings:
+    """Every path, model choice, device and endpoint the application uses."""
+
+    home: Path = field(default_factory=_default_home, metadata={"help": "cache and data folder"})
+    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda"})
+    whisper: str = field(default="base", metadata={"help": "Whisper: 'base', 'tiny.en' or a local HF folder"})
+    text_encoder: str = field(
+        default="all-MiniLM-L6-v2", metadata={"help": "text embedder: 'all-MiniLM-L6-v2' or a local HF folder"}
+    )
+    llm: str = field(default="smollm2", metadata={"help": "embedded LLM: 'smollm2' or a local HF folder"})
+    chroma_path: Path | None = field(default=None, metadata={"help": "embedded Chroma folder (default HOME/chroma)"})
+    chroma_url: str = field(default="", metadata={"help": "Chroma server URL; set = client/server mode"})
+    collection: str = field(default="knowledge", metadata={"help": "Chroma collection name"})
+    llm_base_url: str = field(default="", metadata={"help": "OpenAI-compatible (vLLM) URL; set = use it"})
+    llm_model: str = field(default="", metadata={"help": "model name on the LLM server"})
+    llm_api_key: str = field(default="EMPTY", metadata={"help": "API key for the LLM server", "secret": True})
+    llm_timeout_s: float = field(default=60.0, metadata={"help": "LLM request timeout, seconds"})
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.chroma_path or self.home / "chroma"
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(name, value, help) rows for display; secrets are masked."""
+        rows = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            shown = "***" if f.metadata.get("secret") and value not in ("", "EMPTY") else str(value)
+            rows.append((f.name, shown, f.metadata.get("help", "")))
+        return rows
+
+
+def _coerce(name: str, raw: Any, annotation: Any) -> Any:
+    """Turn a string / TOML value into the field's declared type, with a message naming the key."""
+    if raw is None:
+        return None
+    origin_args = typing.get_args(annotation)
+    target = next((a for a in origin_args if a is not type(None)), annotation) if origin_args else annotation
+    try:
+        if target is Path:
+            return Path(str(raw)).expanduser()
+        if target is float:
+            return float(raw)
+        if target is int:
+            return int(raw)
+        if target is bool:
+            return str(raw).strip().lower() in ("1", "true", "yes", "on")
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"setting {name!r}: cannot read {raw!r} as {target.__name__}") from exc
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve settings through the four layers; `environ` defaults to the process environment."""
+    environ = os.environ if environ is None else environ
+    hints = typing.get_type_hints(Settings)
+    known = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+
+    config_file = config_file or environ.get(f"{ENV_PREFIX}CONFIG")
+    if config_file:
+        path = Path(config_file).expanduser()
+        if not path.is_file():
+            raise ValueError(f"config file {path} does not exist")
+        data = tomllib.loads(path.read_text())
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"config file {path}: unknown settings {sorted(unknown)}")
+        values.update(data)
+
+    for name in known:
+        env_value = environ.get(f"{ENV_PREFIX}{name.upper()}")
+        if env_value is not None:
+            values[name] = env_value
+
+    for name, value in (overrides or {}).items():
+        if name not in known:
+            raise ValueError(f"unknown setting {name!r}")
+        if value is not None:
+            values[name] = value
+
+    settings = Settings(**{name: _coerce(name, value, hints[name]) for name, value in values.items()})
+    if settings.device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"setting 'device' must be auto, cpu or cuda, not {settings.device!r}")
+    return settings
+
+
+def replace(settings: Settings, **changes: Any) -> Settings:
+    """A copy with some fields changed (for tests and sub-commands)."""
+    return dataclasses.replace(settings, **changes)

@@ -1,0 +1,4 @@
+"""The SEAL speech-text embedding model and the base-model tooling it stands on.
+
+Never imports the application (`rag_app`): everything here takes explicit paths and devices.
+"""

@@ -1,0 +1,49 @@
+"""Settings resolve through defaults <- config file <- environment <- flags, in that order."""
+from pathlib import Path
+
+import pytest
+
+from rag_app.settings import load_settings
+
+
+def test_defaults_without_environment():
+    settings = load_settings(environ={})
+    assert settings.device == "auto" and settings.whisper == "base"
+    assert settings.home == Path("~/.cache/seal-rag").expanduser()
+    assert settings.chroma_dir == settings.home / "chroma"
+
+
+def test_layers_override_in_order(tmp_path):
+    config = tmp_path / "seal.toml"
+    config.write_text('whisper = "tiny.en"\nllm_timeout_s = 5\ndevice = "cpu"\nhome = "/srv/seal"\n')
+    env = {"SEAL_RAG_CONFIG": str(config), "SEAL_RAG_DEVICE": "cuda", "SEAL_RAG_LLM_TIMEOUT_S": "7.5"}
+    settings = load_settings(environ=env, overrides={"device": "cpu", "whisper": None})
+    assert settings.whisper == "tiny.en"  # from the file; a None flag does not override
+    assert settings.llm_timeout_s == 7.5  # environment beats the file, and is typed
+    assert settings.device == "cpu"  # the flag beats the environment
+    assert settings.home == Path("/srv/seal")
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"SEAL_RAG_LLM_TIMEOUT_S": "soon"}, "llm_timeout_s"),
+        ({"SEAL_RAG_DEVICE": "tpu"}, "device"),
+        ({"SEAL_RAG_CONFIG": "/nonexistent.toml"}, "does not exist"),
+    ],
+)
+def test_bad_values_are_named(env, message):
+    with pytest.raises(ValueError, match=message):
+        load_settings(environ=env)
+
+
+def test_unknown_keys_in_config_file_are_refused(tmp_path):
+    config = tmp_path / "seal.toml"
+    config.write_text('wisper = "base"\n')
+    with pytest.raises(ValueError, match="wisper"):
+        load_settings(config_file=config, environ={})
+
+
+def test_secrets_are_masked():
+    rows = dict((name, value) for name, value, _ in load_settings(environ={"SEAL_RAG_LLM_API_KEY": "sk-1"}).describe())
+    assert rows["llm_api_key"] == "***"
