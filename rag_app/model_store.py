@@ -208,3 +208,24 @@ def model_table(settings: Settings) -> list[dict[str, str]]:
             path, source = Path("-"), str(exc)
         rows.append({"kind": kind, "choice": choice, "path": str(path), "source": source})
     return rows
+
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "seal_model" / "checkpoints" / "default"
+
+
+def resolve_seal_checkpoint(settings: Settings) -> Path:
+    folder = settings.seal_checkpoint or DEFAULT_CHECKPOINT
+    if not (folder / "config.json").is_file():
+        raise ModelNotAvailable(f"no SEAL checkpoint at {folder} (train one with `seal-rag train`)")
+    return folder
+
+
+def load_seal_model(settings: Settings):
+    """The trained SEAL model on its base models, on the configured device."""
+    from seal_model.device import resolve_device
+    from seal_model.model import SealModel
+
+    return SealModel.load(
+        resolve_seal_checkpoint(settings), resolve_model_dir(settings, "whisper"),
+        resolve_model_dir(settings, "text_encoder"), device=resolve_device(settings.device),
+    )

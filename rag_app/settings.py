@@ -48,6 +48,9 @@ class Settings:
         default="all-MiniLM-L6-v2", metadata={"help": "text embedder: 'all-MiniLM-L6-v2' or a local HF folder"}
     )
     llm: str = field(default="smollm2", metadata={"help": "embedded LLM: 'smollm2' or a local HF folder"})
+    seal_checkpoint: Path | None = field(
+        default=None, metadata={"help": "trained SEAL folder (default: the one shipped in seal_model/checkpoints)"}
+    )
     chroma_path: Path | None = field(default=None, metadata={"help": "embedded Chroma folder (default HOME/chroma)"})
     chroma_url: str = field(default="", metadata={"help": "Chroma server URL; set = client/server mode"})
     collection: str = field(default="knowledge", metadata={"help": "Chroma collection name"})
@@ -59,6 +62,10 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
 
     @property
     def chroma_dir(self) -> Path:

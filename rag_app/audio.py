@@ -1,0 +1,37 @@
+"""Audio front end: any file soundfile reads (WAV, FLAC, OGG, MP3) -> mono float32 at 16 kHz."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+SAMPLE_RATE = 16000
+
+
+class AudioError(ValueError):
+    """Unusable audio; the message says why in words a user understands."""
+
+
+def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    """Band-limited polyphase resampling."""
+    if rate == target:
+        return audio.astype(np.float32, copy=False)
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(rate, target)
+    return resample_poly(audio, target // g, rate // g).astype(np.float32)
+
+
+def decode_audio(source: str | Path | bytes) -> np.ndarray:
+    """Decode, down-mix to mono and resample to 16 kHz."""
+    try:
+        data, rate = sf.read(io.BytesIO(source) if isinstance(source, bytes) else str(source), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(f"could not decode the audio ({exc}); use WAV, FLAC, OGG or MP3") from exc
+    if data.size == 0:
+        raise AudioError("the audio file is empty")
+    return resample(data.mean(axis=1), rate)

@@ -1,0 +1,97 @@
+"""`seal-rag train` and `seal-rag eval`: the SEAL model's training and honest measurement."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rag_app.settings import Settings
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return ctx.find_root().obj
+
+
+def train_command(
+    ctx: typer.Context,
+    run_dir: Path = typer.Option(..., help="Where checkpoints, loss.csv and loss.png go (resumes if present)."),
+    stage1_steps: int = typer.Option(1500, help="Alignment steps."),
+    stage2_steps: int = typer.Option(1000, help="Retrieval fine-tuning steps."),
+    batch_size: int = typer.Option(48),
+    lr: float = typer.Option(1e-3),
+    temperature: float = typer.Option(0.05),
+    hard_negatives: int = typer.Option(2, help="Mined hard negatives per question in stage 2."),
+    length_adapter: str = typer.Option("ctc", help="ctc | conv"),
+    conv_kernel: int = typer.Option(5),
+    conv_stride: int = typer.Option(4),
+    ctc_weight: float = typer.Option(0.2),
+    trainable_text_layers: int = typer.Option(0, help="Top text-encoder layers fine-tuned on the speech side."),
+    max_shards: Optional[int] = typer.Option(None, help="Use only the first N feature shards."),
+    threads: int = typer.Option(2),
+    seed: int = typer.Option(0),
+    eval_every: int = typer.Option(250),
+) -> None:
+    """Train SEAL on the cached speech features (`seal-rag data speech` builds them)."""
+    from rag_app.model_store import resolve_model_dir
+    from seal_model.train import TrainConfig, train
+
+    settings = _settings(ctx)
+    whisper_dir = resolve_model_dir(settings, "whisper")
+    cache_dir = settings.data_dir / "speech" / whisper_dir.name
+    if not any(cache_dir.glob("shard_*.npz")):
+        raise typer.BadParameter(f"no cached features in {cache_dir}: run `seal-rag data corpus` and `seal-rag data speech`")
+    cfg = TrainConfig(
+        run_dir=str(run_dir), cache_dir=str(cache_dir), corpus_dir=str(settings.data_dir / "corpus"),
+        whisper_dir=str(whisper_dir), text_dir=str(resolve_model_dir(settings, "text_encoder")),
+        seed=seed, batch_size=batch_size, stage1_steps=stage1_steps, stage2_steps=stage2_steps, lr=lr,
+        temperature=temperature, hard_negatives=hard_negatives, length_adapter=length_adapter,
+        conv_kernel=conv_kernel, conv_stride=conv_stride, ctc_weight=ctc_weight,
+        trainable_text_layers=trainable_text_layers, max_shards=max_shards, threads=threads, eval_every=eval_every,
+    )
+    checkpoint = train(cfg, log=typer.echo)
+    typer.echo(f"checkpoint: {checkpoint}")
+
+
+def eval_command(
+    ctx: typer.Context,
+    set_dir: Path = typer.Option(..., "--set", help="Evaluation set folder (passages.jsonl, queries.jsonl, audio)."),
+    modes: str = typer.Option("seal,asr,text", help="Comma-separated: seal, asr, text."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N queries (quick look)."),
+    threads: int = typer.Option(0, help="torch threads (0 = torch's default)."),
+) -> None:
+    """Top-1/3/10 and MRR@10 per mode, voice and condition; speech->embedding latency p50/p95."""
+    import dataclasses
+
+    import torch
+
+    from rag_app.evaluate import MODES, evaluate, format_report
+    from rag_app.model_store import ModelNotAvailable, load_seal_model, resolve_model_dir
+    from seal_model.data.eval_set import EvalSetError, load_eval_set
+    from seal_model.device import resolve_device
+
+    settings = _settings(ctx)
+    chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
+    unknown = set(chosen) - set(MODES)
+    if unknown:
+        raise typer.BadParameter(f"unknown modes {sorted(unknown)}; use {', '.join(MODES)}")
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        eval_set = load_eval_set(set_dir)
+        seal = load_seal_model(settings)
+    except (EvalSetError, ModelNotAvailable, ValueError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    transcriber = None
+    if "asr" in chosen:
+        from rag_app.asr import WhisperTranscriber
+
+        transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"), resolve_device(settings.device))
+    report = evaluate(eval_set, seal, transcriber, chosen, limit, log=typer.echo)
+    typer.echo(format_report(report))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(dataclasses.asdict(report), indent=2))

@@ -1,0 +1,158 @@
+"""`seal-rag eval`: retrieval accuracy and latency of SEAL vs the ASR pipeline vs the text oracle.
+
+All modes search the same knowledge base (the set's passages embedded by the SEAL text tower
+into a temporary Chroma collection), so only the query side differs:
+- seal: audio -> SEAL speech tower -> search (no transcription)
+- asr:  audio -> Whisper greedy transcription (same weights) -> SEAL text tower -> search
+- text: the question's text -> SEAL text tower -> search (what perfect ASR would give)
+Latency is measured per query from the decoded waveform to the query embedding.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from rag_app.audio import decode_audio
+from seal_model.data.eval_set import EvalSet
+
+MODES = ("seal", "asr", "text")
+
+
+@dataclass
+class QueryResult:
+    query_id: str
+    mode: str
+    ranked: list[str]
+    gold: list[str]
+    group: dict[str, str]
+    embed_ms: float
+    transcript: str = ""
+
+
+def metrics(results: list[QueryResult]) -> dict[str, float]:
+    """Top-1/3/10 and MRR@10 (a query counts as found at the first gold passage's rank)."""
+    ranks = []
+    for r in results:
+        rank = next((i + 1 for i, pid in enumerate(r.ranked[:10]) if pid in r.gold), None)
+        ranks.append(rank)
+    n = max(len(ranks), 1)
+    return {
+        "n": len(ranks),
+        "top1": sum(1 for k in ranks if k and k <= 1) / n,
+        "top3": sum(1 for k in ranks if k and k <= 3) / n,
+        "top10": sum(1 for k in ranks if k and k <= 10) / n,
+        "mrr10": sum(1.0 / k for k in ranks if k) / n,
+    }
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50_ms": float("nan"), "p95_ms": float("nan")}
+    return {"p50_ms": float(np.percentile(values, 50)), "p95_ms": float(np.percentile(values, 95))}
+
+
+class TempIndex:
+    """A throwaway Chroma collection holding the set's passages (cosine space)."""
+
+    def __init__(self, ids: list[str], vectors: np.ndarray):
+        import chromadb
+
+        self.client = chromadb.EphemeralClient(settings=chromadb.Settings(anonymized_telemetry=False))
+        self.collection = self.client.create_collection(
+            f"eval-{uuid.uuid4().hex[:8]}", embedding_function=None,
+            metadata={"hnsw:space": "cosine", "hnsw:search_ef": 200, "hnsw:construction_ef": 200},
+        )
+        step = min(self.client.get_max_batch_size(), 4096)
+        for start in range(0, len(ids), step):
+            self.collection.add(ids=ids[start : start + step], embeddings=vectors[start : start + step].tolist())
+
+    def search(self, vectors: np.ndarray, k: int = 10) -> list[list[str]]:
+        return self.collection.query(query_embeddings=vectors.tolist(), n_results=k, include=[])["ids"]
+
+    def close(self) -> None:
+        self.client.delete_collection(self.collection.name)
+
+
+@dataclass
+class EvalReport:
+    set_name: str
+    passages: int
+    device: str
+    overall: dict[str, dict] = field(default_factory=dict)
+    by_group: dict[str, dict[str, dict]] = field(default_factory=dict)
+    latency: dict[str, dict] = field(default_factory=dict)
+    examples: list[dict] = field(default_factory=list)
+
+
+def evaluate(
+    eval_set: EvalSet,
+    seal,  # SealModel
+    transcriber=None,  # WhisperTranscriber, for the asr mode
+    modes: tuple[str, ...] = MODES,
+    limit: int | None = None,
+    log: Callable[[str], None] = print,
+) -> EvalReport:
+    queries = eval_set.queries[:limit] if limit else eval_set.queries
+    log(f"embedding {len(eval_set.passages)} passages with the SEAL text tower ...")
+    index = TempIndex([p["id"] for p in eval_set.passages], seal.embed_text([p["text"] for p in eval_set.passages]))
+    results: dict[str, list[QueryResult]] = defaultdict(list)
+    try:
+        for n, query in enumerate(queries):
+            audio = decode_audio(query.audio) if {"seal", "asr"} & set(modes) else None
+            group = {"voice": query.voice or "-", "condition": query.condition or "clean"}
+            for mode in modes:
+                transcript = ""
+                start = time.perf_counter()
+                if mode == "seal":
+                    vector = seal.embed_speech([audio])
+                elif mode == "asr":
+                    transcript = transcriber.transcribe(audio)
+                    vector = seal.embed_text([transcript])
+                else:
+                    vector = seal.embed_text([query.text])
+                elapsed = (time.perf_counter() - start) * 1000
+                ranked = index.search(vector)[0]
+                results[mode].append(QueryResult(query.id, mode, ranked, query.gold, group, elapsed, transcript))
+            if (n + 1) % 50 == 0:
+                log(f"{n + 1}/{len(queries)} queries: " + ", ".join(
+                    f"{m} top1 {metrics(results[m])['top1']:.3f}" for m in modes))
+    finally:
+        index.close()
+
+    report = EvalReport(eval_set.folder.name, len(eval_set.passages), str(seal.device))
+    for mode in modes:
+        report.overall[mode] = metrics(results[mode])
+        report.latency[mode] = percentiles([r.embed_ms for r in results[mode]])
+        for key in ("voice", "condition"):
+            groups = sorted({r.group[key] for r in results[mode]})
+            for value in groups:
+                report.by_group.setdefault(f"{key}={value}", {})[mode] = metrics(
+                    [r for r in results[mode] if r.group[key] == value]
+                )
+    if "asr" in modes:
+        report.examples = [
+            {"query": r.query_id, "transcript": r.transcript} for r in results["asr"][:10]
+        ]
+    return report
+
+
+def format_report(report: EvalReport) -> str:
+    lines = [f"set {report.set_name}: {report.passages} passages, device {report.device}", ""]
+    lines.append(f"{'':<28}{'mode':<6}{'n':>5}{'Top-1':>8}{'Top-3':>8}{'Top-10':>8}{'MRR@10':>8}")
+    rows = [("overall", report.overall)] + sorted(report.by_group.items())
+    for name, by_mode in rows:
+        for mode, m in by_mode.items():
+            lines.append(f"{name:<28}{mode:<6}{m['n']:>5}{m['top1']:>8.3f}{m['top3']:>8.3f}{m['top10']:>8.3f}{m['mrr10']:>8.3f}")
+    lines.append("")
+    lines.append("query latency, waveform -> query embedding (ms):")
+    for mode, lat in report.latency.items():
+        lines.append(f"  {mode:<6} p50 {lat['p50_ms']:8.1f}   p95 {lat['p95_ms']:8.1f}")
+    if "seal" in report.latency and "asr" in report.latency:
+        ratio = report.latency["seal"]["p50_ms"] / report.latency["asr"]["p50_ms"]
+        lines.append(f"  SEAL / ASR p50 ratio: {ratio:.3f}")
+    return "\n".join(lines)

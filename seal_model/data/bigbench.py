@@ -1,0 +1,177 @@
+"""Questions and passages from the `bigbench==1.0.0` sdist, read straight from the tarball.
+
+- contextual_parametric_knowledge_conflicts: Natural Questions with their Wikipedia paragraph,
+  where the answer was swapped for another name; we swap it back to restore the true text.
+- disfl_qa: disfluent rewrites of SQuAD questions over their paragraphs (spontaneous style).
+- vitaminc_fact_verification: short Wikipedia snippets, used as distractor passages.
+
+Passages are split train/dev/test by a stable hash of their text, so no passage has
+questions on two sides of the split.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tarfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+TASKS = "bigbench-1.0.0/bigbench/benchmark_tasks/{}/task.json"
+SPLITS = (("test", 0.10), ("dev", 0.05), ("train", 0.85))
+
+
+@dataclass
+class Passage:
+    id: str
+    text: str
+    title: str = ""
+    source: str = ""
+    split: str = ""
+
+
+@dataclass
+class Question:
+    id: str
+    text: str
+    gold: list[str] = field(default_factory=list)
+    source: str = ""
+    split: str = ""
+
+
+def stable_id(text: str, prefix: str = "p") -> str:
+    return prefix + hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+def split_of(passage_text: str) -> str:
+    """train / dev / test from a hash of the passage; stable across runs and machines."""
+    bucket = int(hashlib.sha256(passage_text.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+    edge = 0.0
+    for name, share in SPLITS:
+        edge += share
+        if bucket < edge:
+            return name
+    return SPLITS[-1][0]
+
+
+_DETOKENIZE = [
+    (re.compile(r" ([.,;:!?%)\]}])"), r"\1"),
+    (re.compile(r"([(\[{$]) "), r"\1"),
+    (re.compile(r" ' s\b"), "'s"),
+    (re.compile(r" (n't|'s|'re|'ve|'ll|'d|'m)\b"), r"\1"),
+    (re.compile(r"`` ?| ?''"), '"'),
+    (re.compile(r" - "), "-"),
+    (re.compile(r"\s+"), " "),
+]
+
+
+def detokenize(text: str) -> str:
+    """Undo the PTB-style spacing of these corpora ("Phineas 's ( voiced )") for readable text."""
+    for pattern, repl in _DETOKENIZE:
+        text = pattern.sub(repl, text)
+    return text.strip()
+
+
+def _task(tar: tarfile.TarFile, name: str) -> list[dict]:
+    member = tar.extractfile(TASKS.format(name))
+    if member is None:
+        raise ValueError(f"bigbench task {name} not found in the sdist")
+    return json.load(member)["examples"]
+
+
+def _knowledge_conflicts(examples: list[dict]) -> Iterator[tuple[str, str]]:
+    for example in examples:
+        question, _, context = example["input"].partition("\nContext:")
+        question = question.replace("Question:", "").strip()
+        swapped = example["target"]
+        original = next((k for k, v in example["target_scores"].items() if v == 0), None)
+        if not original or not context.strip():
+            continue
+        yield question, context.replace(swapped, original)
+
+
+def _disfl_qa(examples: list[dict]) -> Iterator[tuple[str, str]]:
+    for example in examples:
+        question, _, context = example["input"].partition("\ncontext:")
+        if context.strip():
+            yield question.strip(), context
+
+
+def _vitaminc(examples: list[dict]) -> Iterator[tuple[str, str]]:
+    for example in examples:
+        evidence = example["input"].split("\nClaim:")[0]
+        title, _, sentence = evidence.partition(": ")
+        yield title.strip(), sentence
+
+
+def read_bigbench(sdist: str | Path) -> tuple[list[Passage], list[Question]]:
+    """All passages (deduplicated by text) and questions with their gold passage ids."""
+    passages: dict[str, Passage] = {}
+    questions: dict[str, Question] = {}
+
+    def add_passage(text: str, source: str, title: str = "") -> str:
+        text = detokenize(text)
+        pid = stable_id(text)
+        if pid not in passages:
+            passages[pid] = Passage(pid, text, title, source, split_of(text))
+        return pid
+
+    def add_question(text: str, pid: str, source: str) -> None:
+        text = detokenize(text)
+        qid = stable_id(f"{source}|{text}|{pid}", prefix="q")
+        if text and qid not in questions:
+            questions[qid] = Question(qid, text, [pid], source, passages[pid].split)
+
+    with tarfile.open(sdist, "r:gz") as tar:
+        for question, context in _knowledge_conflicts(_task(tar, "contextual_parametric_knowledge_conflicts")):
+            add_question(question, add_passage(context, "nq"), "nq")
+        for question, context in _disfl_qa(_task(tar, "disfl_qa")):
+            add_question(question, add_passage(context, "squad"), "disfl_qa")
+        for title, sentence in _vitaminc(_task(tar, "vitaminc_fact_verification")):
+            if len(sentence.split()) >= 5:
+                add_passage(sentence, "vitaminc", detokenize(title))
+    return list(passages.values()), list(questions.values())
+
+
+def write_jsonl(path: Path, rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as fh:
+        for row in rows:
+            fh.write(json.dumps(asdict(row) if hasattr(row, "__dataclass_fields__") else row) + "\n")
+    tmp.replace(path)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path) as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+SDIST = "bigbench-1.0.0.tar.gz"
+
+
+def download_sdist(dest: Path) -> Path:
+    """Fetch the sdist from PyPI without installing it (it pins an old TensorFlow stack)."""
+    import subprocess
+    import sys
+
+    target = dest / SDIST
+    if not target.exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
+             "bigbench==1.0.0", "-d", str(dest)],
+            check=True,
+        )
+    return target
+
+
+def build_corpus(raw_dir: Path, corpus_dir: Path) -> tuple[int, int]:
+    """passages.jsonl + questions.jsonl under corpus_dir; skipped when already there."""
+    if (corpus_dir / "questions.jsonl").exists() and (corpus_dir / "passages.jsonl").exists():
+        return len(read_jsonl(corpus_dir / "passages.jsonl")), len(read_jsonl(corpus_dir / "questions.jsonl"))
+    passages, questions = read_bigbench(download_sdist(raw_dir))
+    write_jsonl(corpus_dir / "passages.jsonl", passages)
+    write_jsonl(corpus_dir / "questions.jsonl", questions)
+    return len(passages), len(questions)

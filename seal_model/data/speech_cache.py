@@ -1,0 +1,144 @@
+"""Synthesized speech -> trimmed Whisper encoder features, cached on disk in shards.
+
+Training never re-runs TTS or Whisper: each shard holds the fp16 encoder output of a few
+hundred clips plus a JSON line per clip (text, voice, kind, gold passage). Shards are written
+atomically and named by their position in a deterministic work list, so the build resumes
+where it stopped, several workers can split the list (`worker i of n`), and any prefix of the
+list is a balanced mix: every question gets one voice before any gets a second.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from seal_model.data.bigbench import read_jsonl
+from seal_model.data.voices import TRAIN_VOICES, synthesize
+
+SHARD_SIZE = 256
+FLITE_VOICES = tuple(v for v in TRAIN_VOICES if v.startswith("flite:"))
+ESPEAK_VOICES = tuple(v for v in TRAIN_VOICES if v.startswith("espeak:"))
+
+
+@dataclass
+class SpeechItem:
+    id: str
+    text: str
+    voice: str
+    kind: str  # "question" (has gold passages) | "sentence" (stage-1 alignment only)
+    split: str
+    gold: list[str]
+    source: str = ""
+
+
+def _pick(options: tuple[str, ...], key: str) -> str:
+    return options[int(hashlib.md5(key.encode()).hexdigest()[:8], 16) % len(options)]
+
+
+def _voice_for(item_id: str, round_index: int) -> str:
+    """Alternate engines by round; the speaker within an engine varies per item."""
+    pool = FLITE_VOICES if (round_index + int(item_id[-1], 16)) % 2 == 0 else ESPEAK_VOICES
+    return _pick(pool, f"{item_id}|{round_index}")
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+
+
+def passage_sentences(text: str, min_words: int = 5, max_words: int = 30) -> list[str]:
+    """Readable sentences of a passage, for stage-1 alignment (speakable length only)."""
+    return [s for s in _SENTENCE_END.split(text) if min_words <= len(s.split()) <= max_words]
+
+
+def work_items(corpus_dir: Path, rounds: int = 4, sentences_per_round: int = 20000) -> Iterator[SpeechItem]:
+    """The deterministic work list: per round, every train/dev question in a new voice, then a
+    slice of passage sentences (train split only)."""
+    questions = [q for q in read_jsonl(corpus_dir / "questions.jsonl") if q["split"] in ("train", "dev")]
+    sentences = []
+    for passage in read_jsonl(corpus_dir / "passages.jsonl"):
+        if passage["split"] == "train":
+            for n, sentence in enumerate(passage_sentences(passage["text"])):
+                sentences.append((f"s{passage['id'][1:]}_{n}", sentence, passage["id"], passage["source"]))
+    sentences.sort(key=lambda s: hashlib.md5(s[0].encode()).hexdigest())
+    for r in range(rounds):
+        for q in questions:
+            yield SpeechItem(f"{q['id']}~{r}", q["text"], _voice_for(q["id"], r), "question", q["split"], q["gold"], q["source"])
+        for sid, text, pid, source in sentences[r * sentences_per_round : (r + 1) * sentences_per_round]:
+            yield SpeechItem(sid, text, _voice_for(sid, r), "sentence", "train", [pid], source)
+
+
+def shard_path(cache_dir: Path, index: int) -> Path:
+    return cache_dir / f"shard_{index:05d}.npz"
+
+
+def _write_shard(path: Path, items: list[SpeechItem], features: list[np.ndarray]) -> None:
+    tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.npz")
+    np.savez(
+        tmp,
+        features=np.concatenate(features).astype(np.float16),
+        lengths=np.array([len(f) for f in features], dtype=np.int32),
+        items=np.array([json.dumps(asdict(i)) for i in items]),
+    )
+    tmp.replace(path)
+
+
+def build_speech_cache(
+    corpus_dir: Path,
+    cache_dir: Path,
+    encoder,
+    max_shards: int | None = None,
+    worker: int = 0,
+    workers: int = 1,
+    log: Callable[[str], None] = print,
+) -> int:
+    """Build missing shards (this worker's share); returns how many it wrote."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    items = list(work_items(corpus_dir))
+    total = (len(items) + SHARD_SIZE - 1) // SHARD_SIZE
+    if max_shards is not None:
+        total = min(total, max_shards)
+    written = 0
+    for index in range(worker, total, workers):
+        path = shard_path(cache_dir, index)
+        if path.exists():
+            continue
+        start = time.perf_counter()
+        chunk = items[index * SHARD_SIZE : (index + 1) * SHARD_SIZE]
+        waves = [synthesize(item.voice, item.text) for item in chunk]
+        synth_s = time.perf_counter() - start
+        features = encoder.encode(waves, batch_size=16)
+        _write_shard(path, chunk, features)
+        written += 1
+        done = sum(1 for _ in cache_dir.glob("shard_*.npz"))
+        seconds = sum(len(w) for w in waves) / 16000
+        log(
+            f"shard {index}/{total} ({done} done): {len(chunk)} clips, {seconds / 60:.1f} min audio, "
+            f"tts {synth_s:.0f}s, whisper {time.perf_counter() - start - synth_s:.0f}s"
+        )
+    return written
+
+
+@dataclass
+class CachedClip:
+    item: SpeechItem
+    features: np.ndarray  # (frames, d) float16
+
+
+def load_shards(cache_dir: Path, limit: int | None = None) -> list[CachedClip]:
+    """All cached clips in work-list order (fp16 stays fp16 in memory)."""
+    clips = []
+    paths = sorted(cache_dir.glob("shard_*.npz"))[:limit]
+    for path in paths:
+        with np.load(path) as shard:
+            offsets = np.concatenate([[0], np.cumsum(shard["lengths"])])
+            features = shard["features"]
+            for n, raw in enumerate(shard["items"]):
+                item = SpeechItem(**json.loads(str(raw)))
+                clips.append(CachedClip(item, features[offsets[n] : offsets[n + 1]]))
+    return clips

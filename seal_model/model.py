@@ -1,0 +1,283 @@
+"""SEAL: a speech tower and a text tower that meet in one embedding space.
+
+    speech: Whisper encoder (trimmed) -> Conv1D adapter (stride shortens time) -> length adapter
+            -> text encoder's transformer layers -> mean pool -> shared linear layer -> L2 norm
+    text:   text encoder (word embeddings -> transformer layers -> mean pool) -> shared layer -> L2 norm
+
+The length adapter is the design choice that matters at small data sizes:
+- "conv": an MLP maps every conv frame into the text encoder's input space (the paper's
+  adapter read literally). Many more frames than word pieces, learned from sentence-level
+  targets only.
+- "ctc": a CTC head over the text encoder's word pieces (AlignFormer-style): frames whose
+  greedy label is blank or a repeat are dropped, so the sequence shrinks to the word-piece
+  rate, and each kept frame becomes the probability-weighted mix of the text encoder's own
+  word embeddings (plus a learned MLP residual). CTC gives dense, token-level supervision,
+  and the text transformer then sees inputs in the distribution it was trained on.
+
+Only the adapter, the CTC head, the shared layer and any fine-tuned text layers are trained;
+a checkpoint stores just those, with the base models' fingerprints.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from seal_model.speech_encoder import WhisperSpeechEncoder, key_padding_bias
+from seal_model.text_encoder import TextEncoder, masked_mean
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclass
+class SealConfig:
+    """Every architectural choice, and which base models the trained weights belong to."""
+
+    whisper_name: str = ""
+    whisper_fingerprint: str = ""
+    text_encoder_name: str = ""
+    text_encoder_fingerprint: str = ""
+    whisper_dim: int = 512
+    text_dim: int = 384
+    conv_kernel: int = 5
+    conv_stride: int = 4
+    conv_channels: int = 512
+    adapter_hidden: int = 1024
+    length_adapter: str = "ctc"  # "ctc" | "conv"
+    ctc_vocab: list[int] = field(default_factory=list)  # text-encoder token ids the CTC head predicts
+    trainable_text_layers: int = 0  # top text-encoder layers copied and fine-tuned for speech
+    shared_layer: bool = True
+
+
+def fingerprint(model_dir: str | Path) -> str:
+    """Cheap identity of a base model folder: its config and the size/head of its weights."""
+    model_dir = Path(model_dir)
+    digest = hashlib.sha256((model_dir / "config.json").read_bytes())
+    for weights in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
+        digest.update(str(weights.stat().st_size).encode())
+        with open(weights, "rb") as fh:
+            digest.update(fh.read(1 << 20))
+    return digest.hexdigest()[:16]
+
+
+def conv_lengths(lengths: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    padding = kernel // 2
+    return (lengths + 2 * padding - kernel) // stride + 1
+
+
+class SpeechAdapter(nn.Module):
+    """LayerNorm -> Conv1D (stride) -> GELU -> MLP into the text encoder's input space (+ CTC head)."""
+
+    def __init__(self, config: SealConfig):
+        super().__init__()
+        self.config = config
+        self.norm = nn.LayerNorm(config.whisper_dim)
+        self.conv = nn.Conv1d(
+            config.whisper_dim, config.conv_channels, config.conv_kernel,
+            stride=config.conv_stride, padding=config.conv_kernel // 2,
+        )
+        self.mlp = nn.Sequential(
+            nn.Linear(config.conv_channels, config.adapter_hidden), nn.GELU(),
+            nn.Linear(config.adapter_hidden, config.text_dim),
+        )
+        if config.length_adapter == "ctc":
+            nn.init.zeros_(self.mlp[-1].weight)  # start from pure word-embedding mixes
+            nn.init.zeros_(self.mlp[-1].bias)
+            # classes: 0 = blank, 1..K = ctc_vocab, K+1 = any other word piece
+            self.ctc_head = nn.Sequential(
+                nn.Linear(config.conv_channels, config.conv_channels), nn.GELU(),
+                nn.Linear(config.conv_channels, len(config.ctc_vocab) + 2),
+            )
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, d_whisper) -> conv frames (B, T', C) and their mask."""
+        x = self.norm(states) * mask[..., None]
+        x = nn.functional.gelu(self.conv(x.transpose(1, 2))).transpose(1, 2)
+        lengths = conv_lengths(mask.sum(1).long(), self.config.conv_kernel, self.config.conv_stride)
+        out_mask = (torch.arange(x.shape[1], device=x.device)[None] < lengths[:, None]).to(x.dtype)
+        return x * out_mask[..., None], out_mask
+
+
+@dataclass
+class SpeechOutput:
+    embedding: torch.Tensor  # (B, d) normalised
+    ctc_log_probs: torch.Tensor | None = None  # (B, T', classes)
+    ctc_lengths: torch.Tensor | None = None
+
+
+class SealModel(nn.Module):
+    def __init__(self, config: SealConfig, speech_encoder: WhisperSpeechEncoder | None, text_encoder: TextEncoder):
+        super().__init__()
+        self.config = config
+        self.speech_encoder = speech_encoder
+        self.text_encoder = text_encoder
+        for module in (speech_encoder, text_encoder):
+            if module is not None:
+                module.requires_grad_(False)
+        self.adapter = SpeechAdapter(config)
+        self.shared = nn.Linear(config.text_dim, config.text_dim)
+        nn.init.eye_(self.shared.weight)
+        nn.init.zeros_(self.shared.bias)
+        self.shared.requires_grad_(config.shared_layer)
+        layers = self.text_encoder.transformer.encoder.layer
+        n_top = config.trainable_text_layers
+        self.frozen_layers = list(layers)[: len(layers) - n_top]
+        self.speech_top_layers = nn.ModuleList(copy.deepcopy(layer) for layer in list(layers)[len(layers) - n_top :])
+        self.speech_top_layers.requires_grad_(True)
+        self.register_buffer("ctc_ids", torch.tensor([0] + list(config.ctc_vocab), dtype=torch.long), persistent=False)
+
+    # ----- construction -------------------------------------------------------------------
+    @classmethod
+    def from_base_models(cls, whisper_dir: str | Path, text_dir: str | Path, **choices) -> "SealModel":
+        speech = WhisperSpeechEncoder(whisper_dir)
+        text = TextEncoder(text_dir)
+        config = SealConfig(
+            whisper_name=Path(whisper_dir).name, whisper_fingerprint=fingerprint(whisper_dir),
+            text_encoder_name=Path(text_dir).name, text_encoder_fingerprint=fingerprint(text_dir),
+            whisper_dim=speech.dim, text_dim=text.dim, **choices,
+        )
+        return cls(config, speech, text)
+
+    def trained_state(self) -> dict[str, torch.Tensor]:
+        """Only what training changes: adapter, CTC head, shared layer, fine-tuned text layers."""
+        keep = ("adapter.", "shared.", "speech_top_layers.")
+        return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if k.startswith(keep)}
+
+    def save(self, folder: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2))
+        save_file(self.trained_state(), str(folder / WEIGHTS_FILE))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, whisper_dir: str | Path, text_dir: str | Path, device: str | torch.device = "cpu") -> "SealModel":
+        """Load trained weights onto the base models, refusing base models they were not trained on."""
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        config = SealConfig(**json.loads((folder / CONFIG_FILE).read_text()))
+        for label, path, expected in (
+            ("Whisper", whisper_dir, config.whisper_fingerprint),
+            ("text encoder", text_dir, config.text_encoder_fingerprint),
+        ):
+            actual = fingerprint(path)
+            if actual != expected:
+                raise ValueError(
+                    f"checkpoint {folder} was trained on a different {label} "
+                    f"(fingerprint {expected}, got {actual} from {path}); retrain or point at the matching model"
+                )
+        model = cls(config, WhisperSpeechEncoder(whisper_dir), TextEncoder(text_dir))
+        missing, unexpected = model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)), strict=False)
+        expected_keys = set(model.trained_state())
+        if unexpected or expected_keys & set(missing):
+            raise ValueError(f"checkpoint {folder} does not match its config (missing {sorted(expected_keys & set(missing))[:3]}, unexpected {unexpected[:3]})")
+        return model.to(device).eval()
+
+    @property
+    def device(self) -> torch.device:
+        return self.shared.weight.device
+
+    # ----- towers -------------------------------------------------------------------------
+    def _project(self, pooled: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.shared(pooled), dim=-1)
+
+    def text_forward(self, texts: list[str]) -> torch.Tensor:
+        return self._project(self.text_encoder.forward_features(texts))
+
+    def _word_embeddings(self) -> nn.Embedding:
+        return self.text_encoder.transformer.embeddings.word_embeddings
+
+    def _wrap_special(self, inputs: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Put the text encoder's [CLS] ... [SEP] around each sequence, as its tokenizer does."""
+        tok = self.text_encoder.tokenizer
+        emb = self._word_embeddings()
+        cls_vec = emb.weight[tok.cls_token_id] if tok.cls_token_id is not None else None
+        sep_vec = emb.weight[tok.sep_token_id] if tok.sep_token_id is not None else None
+        lengths = mask.sum(1).long()
+        batch, steps, dim = inputs.shape
+        extra = int(cls_vec is not None) + int(sep_vec is not None)
+        out = inputs.new_zeros(batch, steps + extra, dim)
+        out_mask = mask.new_zeros(batch, steps + extra)
+        offset = int(cls_vec is not None)
+        out[:, offset : offset + steps] = inputs
+        if cls_vec is not None:
+            out[:, 0] = cls_vec
+        for i in range(batch):
+            if sep_vec is not None:
+                out[i, offset + lengths[i]] = sep_vec
+            out_mask[i, : lengths[i] + extra] = 1
+        return out, out_mask
+
+    def _collapse(self, frames: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """CTC length adapter: keep frames whose greedy label is a new non-blank class."""
+        logits = self.adapter.ctc_head(frames)
+        log_probs = logits.log_softmax(-1)
+        labels = log_probs.argmax(-1).masked_fill(mask == 0, 0)
+        previous = torch.nn.functional.pad(labels[:, :-1], (1, 0), value=0)
+        keep = (labels != 0) & (labels != previous)
+        probs = log_probs[..., 1:].exp()  # drop blank
+        probs = probs / probs.sum(-1, keepdim=True).clamp(min=1e-6)
+        vocab_ids = torch.cat([self.ctc_ids[1:], self.ctc_ids.new_tensor([self.text_encoder.tokenizer.unk_token_id])])
+        mixed = probs @ self._word_embeddings().weight[vocab_ids]  # (B, T', d)
+        inputs = mixed + self.adapter.mlp(frames)
+        counts = keep.sum(1)
+        steps = max(int(counts.max()), 1)
+        out = inputs.new_zeros(inputs.shape[0], steps, inputs.shape[-1])
+        out_mask = mask.new_zeros(inputs.shape[0], steps)
+        for i in range(inputs.shape[0]):
+            kept = inputs[i][keep[i]]
+            out[i, : len(kept)] = kept
+            out_mask[i, : len(kept)] = 1
+        return out, out_mask, log_probs, mask.sum(1).long()
+
+    def speech_forward(self, states: torch.Tensor, mask: torch.Tensor) -> SpeechOutput:
+        """Whisper encoder states (B, T, d) with frame mask -> embeddings (+ CTC outputs)."""
+        frames, frame_mask = self.adapter(states.to(self.device).float(), mask.to(self.device).float())
+        ctc_log_probs = ctc_lengths = None
+        if self.config.length_adapter == "ctc":
+            inputs, seq_mask, ctc_log_probs, ctc_lengths = self._collapse(frames, frame_mask)
+        else:
+            inputs, seq_mask = self.adapter.mlp(frames), frame_mask
+        inputs, seq_mask = self._wrap_special(inputs, seq_mask)
+        bert = self.text_encoder.transformer
+        hidden = bert.embeddings(inputs_embeds=inputs)
+        bias = key_padding_bias(seq_mask, hidden.dtype)
+        for layer in list(self.frozen_layers) + list(self.speech_top_layers):
+            hidden = layer(hidden, attention_mask=bias)
+            hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+        pooled = masked_mean(hidden, seq_mask)
+        return SpeechOutput(self._project(pooled), ctc_log_probs, ctc_lengths)
+
+    # ----- public encode API -----------------------------------------------------------------
+    @torch.inference_mode()
+    def embed_speech(self, waveforms: list[np.ndarray], batch_size: int = 16) -> np.ndarray:
+        """16 kHz mono float arrays -> (n, d) float32, L2-normalised; batches grouped by length."""
+        if self.speech_encoder is None:
+            raise RuntimeError("this model was built without a Whisper encoder (features-only training)")
+        order = np.argsort([len(w) for w in waveforms])
+        out = np.zeros((len(waveforms), self.config.text_dim), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            mel, lengths = self.speech_encoder.log_mel([waveforms[i] for i in idx])
+            states, mask = self.speech_encoder(mel, lengths)
+            out[idx] = self.speech_forward(states, mask).embedding.float().cpu().numpy()
+        return out
+
+    @torch.inference_mode()
+    def embed_text(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        order = np.argsort([-len(t) for t in texts])
+        out = np.zeros((len(texts), self.config.text_dim), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            out[idx] = self.text_forward([texts[i] for i in idx]).float().cpu().numpy()
+        return out

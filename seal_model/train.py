@@ -1,0 +1,311 @@
+"""Two-stage SEAL training on cached Whisper features, readable top to bottom.
+
+Stage 1 (alignment): each spoken sentence or question is pulled onto the text tower's
+embedding of the same words: MSE between the two normalised vectors (the sequence-length
+mismatch is resolved by pooling both sides; with the CTC length adapter a CTC loss on the
+text encoder's word pieces adds token-level alignment), plus a half-weight in-batch InfoNCE
+so different sentences stay apart.
+Stage 2 (retrieval): spoken questions -> gold passage by InfoNCE over the batch's passages
+plus mined hard negatives (the passages the text tower ranks highest for the question's own
+text that are not gold), keeping the stage-1 terms so the speech side does not drift.
+
+The text encoder is frozen, so its pooled vectors for every text are computed once and the
+shared layer is applied on the fly; only adapter, CTC head, shared layer (and optional
+copied text layers) learn. Deterministic given the seed; checkpoints every `eval_every`
+steps and resumes from them.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from seal_model.data.bigbench import read_jsonl
+from seal_model.data.speech_cache import CachedClip, load_shards
+from seal_model.model import SealModel
+
+
+@dataclass
+class TrainConfig:
+    run_dir: str
+    cache_dir: str
+    corpus_dir: str
+    whisper_dir: str
+    text_dir: str
+    seed: int = 0
+    batch_size: int = 48
+    stage1_steps: int = 1500
+    stage2_steps: int = 1000
+    lr: float = 1e-3
+    stage2_lr_scale: float = 0.3
+    warmup_steps: int = 100
+    temperature: float = 0.05
+    hard_negatives: int = 2
+    ctc_weight: float = 0.2
+    align_weight: float = 1.0
+    inbatch_weight: float = 0.5
+    retrieval_weight: float = 1.0
+    ctc_vocab_size: int = 8000
+    length_adapter: str = "ctc"
+    conv_kernel: int = 5
+    conv_stride: int = 4
+    trainable_text_layers: int = 0
+    max_shards: int | None = None
+    threads: int = 2
+    eval_every: int = 250
+    dev_kb_size: int = 5000
+
+
+# ----- data ---------------------------------------------------------------------------------
+def pooled_text_vectors(model: SealModel, texts: list[str], cache: Path, log: Callable) -> dict[str, np.ndarray]:
+    """Frozen text-encoder pooled vectors (before the shared layer), cached by text."""
+    known: dict[str, np.ndarray] = {}
+    if cache.exists():
+        with np.load(cache) as saved:
+            known = dict(zip(saved["texts"].tolist(), saved["vectors"]))
+    missing = sorted({t for t in texts if t not in known}, key=len)
+    if missing:
+        log(f"encoding {len(missing)} texts with the frozen text encoder ...")
+        with torch.inference_mode():
+            for start in range(0, len(missing), 128):
+                chunk = missing[start : start + 128]
+                vectors = model.text_encoder.forward_features(chunk).float().cpu().numpy()
+                known.update(zip(chunk, vectors))
+                if (start // 128) % 40 == 39 or start + 128 >= len(missing):  # resumable
+                    tmp = cache.with_suffix(".tmp.npz")
+                    np.savez(tmp, texts=np.array(list(known)), vectors=np.stack(list(known.values())))
+                    tmp.replace(cache)
+                    log(f"  {min(start + 128, len(missing))}/{len(missing)} texts encoded")
+    return known
+
+
+def choose_ctc_vocab(tokenizer, texts: list[str], size: int) -> list[int]:
+    """The most frequent word pieces of the training texts (rare ones share an 'other' class)."""
+    counts: Counter = Counter()
+    for text in texts:
+        counts.update(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return sorted(token for token, _ in counts.most_common(size))
+
+
+def length_batches(clips: list[CachedClip], indices: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Batches of similar length (padding wastes CPU), in random order."""
+    indices = indices[:]
+    rng.shuffle(indices)
+    batches = []
+    pool = 50 * batch_size
+    for start in range(0, len(indices), pool):
+        chunk = sorted(indices[start : start + pool], key=lambda i: len(clips[i].features))
+        batches += [chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return [b for b in batches if len(b) > 1]
+
+
+def collate(clips: list[CachedClip]) -> tuple[torch.Tensor, torch.Tensor]:
+    steps = max(len(c.features) for c in clips)
+    feats = np.zeros((len(clips), steps, clips[0].features.shape[1]), dtype=np.float32)
+    mask = np.zeros((len(clips), steps), dtype=np.float32)
+    for i, clip in enumerate(clips):
+        feats[i, : len(clip.features)] = clip.features
+        mask[i, : len(clip.features)] = 1
+    return torch.from_numpy(feats), torch.from_numpy(mask)
+
+
+# ----- losses -------------------------------------------------------------------------------
+def info_nce(queries: torch.Tensor, keys: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    return nn.functional.cross_entropy(queries @ keys.T / temperature, targets)
+
+
+def ctc_loss(model: SealModel, log_probs: torch.Tensor, lengths: torch.Tensor, texts: list[str], class_of: dict[int, int]) -> torch.Tensor:
+    tokenizer = model.text_encoder.tokenizer
+    other = len(class_of) + 1
+    targets = [[class_of.get(t, other) for t in tokenizer(text, add_special_tokens=False)["input_ids"]] for text in texts]
+    flat = torch.tensor([c for t in targets for c in t], dtype=torch.long)
+    target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
+    return nn.functional.ctc_loss(
+        log_probs.transpose(0, 1), flat, lengths.cpu(), target_lengths, blank=0, zero_infinity=True
+    )
+
+
+# ----- evaluation ---------------------------------------------------------------------------
+@torch.inference_mode()
+def dev_retrieval(model: SealModel, clips, dev_idx, passage_ids, passage_vecs) -> dict[str, float]:
+    """Top-1/Top-10 of spoken dev questions against a dev knowledge base (training voices)."""
+    keys = model._project(torch.from_numpy(passage_vecs)).numpy()
+    row_of = {pid: i for i, pid in enumerate(passage_ids)}
+    hits1 = hits10 = 0
+    for start in range(0, len(dev_idx), 64):
+        batch = [clips[i] for i in dev_idx[start : start + 64]]
+        emb = model.speech_forward(*collate(batch)).embedding.numpy()
+        top = np.argsort(-(emb @ keys.T), axis=1)[:, :10]
+        for clip, ranked in zip(batch, top):
+            gold = {row_of[g] for g in clip.item.gold if g in row_of}
+            hits1 += int(ranked[0] in gold)
+            hits10 += int(bool(gold & set(ranked.tolist())))
+    n = max(len(dev_idx), 1)
+    return {"dev_top1": hits1 / n, "dev_top10": hits10 / n}
+
+
+# ----- the loop -----------------------------------------------------------------------------
+def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+
+    clips = load_shards(Path(cfg.cache_dir), cfg.max_shards)
+    log(f"{len(clips)} cached clips, {sum(len(c.features) for c in clips) / 50 / 3600:.1f} h of speech")
+    passages = {p["id"]: p for p in read_jsonl(Path(cfg.corpus_dir) / "passages.jsonl")}
+
+    base = SealModel.from_base_models(cfg.whisper_dir, cfg.text_dir, length_adapter=cfg.length_adapter)
+    train_texts = [c.item.text for c in clips if c.item.split == "train"]
+    ctc_vocab = choose_ctc_vocab(base.text_encoder.tokenizer, train_texts, cfg.ctc_vocab_size)
+    model = SealModel(
+        type(base.config)(**{**asdict(base.config), "ctc_vocab": ctc_vocab, "conv_kernel": cfg.conv_kernel,
+                             "conv_stride": cfg.conv_stride, "trainable_text_layers": cfg.trainable_text_layers}),
+        None, base.text_encoder,
+    )
+    class_of = {token: k + 1 for k, token in enumerate(ctc_vocab)}
+
+    train_passage_ids = [pid for pid, p in passages.items() if p["split"] == "train"]
+    dev_passage_ids = [pid for pid, p in passages.items() if p["split"] == "dev"]
+    dev_passage_ids += rng.sample(train_passage_ids, min(cfg.dev_kb_size, len(train_passage_ids)))
+    cache_file = Path(cfg.cache_dir).parent / f"text_vectors_{model.config.text_encoder_fingerprint}.npz"
+    vectors = pooled_text_vectors(
+        model, [c.item.text for c in clips] + [passages[p]["text"] for p in set(train_passage_ids) | set(dev_passage_ids)],
+        cache_file, log,
+    )
+
+    question_idx = [i for i, c in enumerate(clips) if c.item.kind == "question" and c.item.split == "train"]
+    align_idx = [i for i, c in enumerate(clips) if c.item.split == "train"]
+    dev_idx = [i for i, c in enumerate(clips) if c.item.kind == "question" and c.item.split == "dev"][:600]
+    dev_vecs = np.stack([vectors[passages[p]["text"]] for p in dev_passage_ids])
+
+    # Hard negatives: the train passages the frozen text tower ranks highest for the question text.
+    train_mat = torch.nn.functional.normalize(torch.from_numpy(np.stack([vectors[passages[p]["text"]] for p in train_passage_ids])), dim=-1)
+    hard: dict[str, list[str]] = {}
+    question_texts = sorted({clips[i].item.text: clips[i].item.gold[0] for i in question_idx}.items())
+    for start in range(0, len(question_texts), 512):
+        chunk = question_texts[start : start + 512]
+        q = torch.nn.functional.normalize(torch.from_numpy(np.stack([vectors[t] for t, _ in chunk])), dim=-1)
+        top = (q @ train_mat.T).topk(cfg.hard_negatives + 1, dim=1).indices.tolist()
+        for (text, gold), ranked in zip(chunk, top):
+            hard[text] = [train_passage_ids[r] for r in ranked if train_passage_ids[r] != gold][: cfg.hard_negatives]
+    log(f"stage 1: {len(align_idx)} clips; stage 2: {len(question_idx)} spoken questions; dev {len(dev_idx)}")
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.01)
+    total_steps = cfg.stage1_steps + cfg.stage2_steps
+    step = 0
+    state_file = run_dir / "state.pt"
+    if state_file.exists():
+        state = torch.load(state_file, weights_only=False)
+        model.load_state_dict(state["model"], strict=False)
+        optimizer.load_state_dict(state["optimizer"])
+        step, rng = state["step"], state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        log(f"resumed at step {step}")
+
+    def lr_at(s: int) -> float:
+        scale = 1.0 if s < cfg.stage1_steps else cfg.stage2_lr_scale
+        local = s if s < cfg.stage1_steps else s - cfg.stage1_steps
+        length = cfg.stage1_steps if s < cfg.stage1_steps else cfg.stage2_steps
+        warm = min(1.0, (local + 1) / cfg.warmup_steps)
+        return cfg.lr * scale * warm * 0.5 * (1 + math.cos(math.pi * local / max(length, 1)))
+
+    def text_keys(texts: list[str]) -> torch.Tensor:
+        return model._project(torch.from_numpy(np.stack([vectors[t] for t in texts])))
+
+    log_file = run_dir / "loss.csv"
+    new_log = not log_file.exists() or step == 0
+    log_fh = open(log_file, "w" if new_log else "a", newline="")
+    writer = csv.writer(log_fh)
+    if new_log:
+        writer.writerow(["step", "stage", "loss", "align", "inbatch", "ctc", "retrieval", "lr", "dev_top1", "dev_top10", "seconds"])
+    queue: list[list[int]] = []
+    started = time.perf_counter()
+    model.train()
+    while step < total_steps:
+        stage = 1 if step < cfg.stage1_steps else 2
+        if not queue or (stage == 2 and step == cfg.stage1_steps):
+            queue = length_batches(clips, align_idx if stage == 1 else question_idx, cfg.batch_size, rng)
+        batch = [clips[i] for i in queue.pop()]
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step)
+
+        out = model.speech_forward(*collate(batch))
+        texts = [c.item.text for c in batch]
+        unique_texts = sorted(set(texts))
+        targets = text_keys(unique_texts)
+        own = torch.tensor([unique_texts.index(t) for t in texts])
+        align = ((out.embedding - targets[own]) ** 2).sum(-1).mean()
+        inbatch = info_nce(out.embedding, targets, own, cfg.temperature)
+        ctc = ctc_loss(model, out.ctc_log_probs, out.ctc_lengths, texts, class_of) if out.ctc_log_probs is not None else torch.zeros(())
+        retrieval = torch.zeros(())
+        if stage == 2:
+            columns = sorted({c.item.gold[0] for c in batch} | {n for c in batch for n in hard.get(c.item.text, [])})
+            keys = text_keys([passages[p]["text"] for p in columns])
+            retrieval = info_nce(out.embedding, keys, torch.tensor([columns.index(c.item.gold[0]) for c in batch]), cfg.temperature)
+        loss = (cfg.align_weight * align + cfg.inbatch_weight * inbatch + cfg.ctc_weight * ctc
+                + cfg.retrieval_weight * retrieval)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        step += 1
+
+        dev = {"dev_top1": "", "dev_top10": ""}
+        if step % cfg.eval_every == 0 or step == total_steps:
+            model.eval()
+            dev = dev_retrieval(model, clips, dev_idx, dev_passage_ids, dev_vecs)
+            model.train()
+            model.save(run_dir / "checkpoint")
+            torch.save({"model": model.trained_state(), "optimizer": optimizer.state_dict(), "step": step,
+                        "rng": rng, "torch_rng": torch.get_rng_state()}, state_file)
+        writer.writerow([step, stage, f"{loss.item():.4f}", f"{align.item():.4f}", f"{inbatch.item():.4f}",
+                         f"{ctc.item():.4f}", f"{retrieval.item():.4f}", f"{lr_at(step - 1):.2e}",
+                         dev["dev_top1"], dev["dev_top10"], f"{time.perf_counter() - started:.0f}"])
+        log_fh.flush()
+        if step % 25 == 0 or dev["dev_top1"] != "":
+            extra = f" dev top1 {dev['dev_top1']:.3f} top10 {dev['dev_top10']:.3f}" if dev["dev_top1"] != "" else ""
+            log(f"step {step}/{total_steps} stage {stage} loss {loss.item():.3f} (align {align.item():.3f} "
+                f"ctc {ctc.item():.2f} ret {retrieval.item():.3f}) {time.perf_counter() - started:.0f}s{extra}")
+    log_fh.close()
+    plot_losses(log_file, run_dir / "loss.png")
+    return run_dir / "checkpoint"
+
+
+def plot_losses(csv_path: Path, png_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(open(csv_path)))
+    steps = [int(r["step"]) for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for key in ("loss", "align", "inbatch", "ctc", "retrieval"):
+        values = np.array([float(r[key]) for r in rows])
+        window = max(1, len(values) // 50)
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+        ax1.plot(steps[: len(smooth)], smooth, label=key)
+    ax1.set_xlabel("step"), ax1.set_title("training losses (smoothed)"), ax1.legend()
+    dev = [(int(r["step"]), float(r["dev_top1"]), float(r["dev_top10"])) for r in rows if r["dev_top1"]]
+    if dev:
+        ax2.plot([d[0] for d in dev], [d[1] for d in dev], "o-", label="dev Top-1")
+        ax2.plot([d[0] for d in dev], [d[2] for d in dev], "o-", label="dev Top-10")
+        ax2.set_title("dev retrieval (training voices)"), ax2.set_xlabel("step"), ax2.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)

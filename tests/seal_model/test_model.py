@@ -1,0 +1,90 @@
+"""SEAL model contracts: shapes, trimmed encoding, batch invariance, checkpoints."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rag_app.model_store import resolve_model_dir
+from rag_app.settings import replace
+from seal_model.data.voices import synthesize
+from seal_model.model import SealModel
+from seal_model.speech_encoder import WhisperSpeechEncoder
+
+QUESTIONS = [
+    ("flite:awb", "who played anne frank in the original movie?"),
+    ("espeak:en-us", "what is the tallest mountain in north america and how high is it above sea level?"),
+    ("flite:rms", "when was the eiffel tower built?"),
+]
+
+
+@pytest.fixture(scope="module")
+def dirs(settings):
+    return (
+        resolve_model_dir(replace(settings, whisper="tiny.en"), "whisper"),
+        resolve_model_dir(settings, "text_encoder"),
+    )
+
+
+@pytest.fixture(scope="module")
+def waves():
+    return [synthesize(voice, text) for voice, text in QUESTIONS]
+
+
+@pytest.fixture(scope="module", params=["ctc", "conv"])
+def model(request, dirs):
+    torch.manual_seed(0)
+    return SealModel.from_base_models(*dirs, length_adapter=request.param, ctc_vocab=list(range(1000, 1500))).eval()
+
+
+def test_embedding_shapes_and_norms(model, waves):
+    speech = model.embed_speech(waves)
+    text = model.embed_text([t for _, t in QUESTIONS])
+    for array in (speech, text):
+        assert array.shape == (3, 384) and array.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(array, axis=1), 1.0, atol=1e-5)
+
+
+def test_batching_does_not_change_a_result(model, waves):
+    alone = model.embed_speech([waves[0]])[0]
+    batched = model.embed_speech(waves)[0]  # waves[1] is much longer, so waves[0] is padded
+    assert float(alone @ batched) >= 0.999
+
+
+def test_trimmed_encoder_is_whisper_at_full_length(dirs, waves):
+    """At 30 s our trimmed path must compute exactly Whisper; shorter clips just drop padding."""
+    encoder = WhisperSpeechEncoder(dirs[0])
+    long_wave = np.tile(waves[1], 30 * 16000 // len(waves[1]) + 1)[: 30 * 16000]
+    mel, lengths = encoder.log_mel([long_wave])
+    ours, _ = encoder(mel[..., :3000], torch.clamp(lengths, max=3000))
+    with torch.no_grad():
+        reference = encoder.encoder(mel[..., :3000]).last_hidden_state
+    assert torch.abs(ours - reference).max() < 1e-3
+
+    trimmed = encoder.encode([waves[0]])[0]
+    padded_mel = encoder.feature_extractor(waves[0], sampling_rate=16000, return_tensors="pt").input_features
+    with torch.no_grad():
+        padded = encoder.encoder(padded_mel).last_hidden_state[0, : len(trimmed)].numpy()
+    assert len(trimmed) == (len(waves[0]) // 160 + 1) // 2  # 50 frames per second of real audio
+    cos = (trimmed * padded).sum(-1) / np.linalg.norm(trimmed, axis=-1) / np.linalg.norm(padded, axis=-1)
+    assert cos.mean() > 0.8  # close but not equal: why training and serving both use trimmed
+
+
+def test_save_load_round_trip(model, dirs, waves, tmp_path):
+    with torch.no_grad():
+        model.adapter.conv.weight.mul_(1.5)  # make sure trained weights, not defaults, travel
+    model.save(tmp_path / "ckpt")
+    files = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+    assert files == ["config.json", "model.safetensors"]
+    loaded = SealModel.load(tmp_path / "ckpt", *dirs)
+    np.testing.assert_allclose(loaded.embed_speech(waves), model.embed_speech(waves), atol=1e-5)
+    np.testing.assert_allclose(loaded.embed_text(["a question"]), model.embed_text(["a question"]), atol=1e-6)
+    # only the trained parts are stored: far smaller than the base models
+    assert (tmp_path / "ckpt" / "model.safetensors").stat().st_size < 40e6
+
+
+def test_loading_on_other_base_models_is_refused(model, dirs, settings, tmp_path):
+    model.save(tmp_path / "ckpt")
+    other_whisper = resolve_model_dir(settings, "whisper")  # base, not tiny.en
+    with pytest.raises(ValueError, match="different Whisper"):
+        SealModel.load(tmp_path / "ckpt", other_whisper, dirs[1])
