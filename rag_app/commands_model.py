@@ -17,6 +17,7 @@ def _settings(ctx: typer.Context) -> Settings:
 def train_command(
     ctx: typer.Context,
     run_dir: Path = typer.Option(..., help="Where checkpoints, loss.csv and loss.png go (resumes if present)."),
+    stage0_steps: int = typer.Option(600, help="CTC-only warm-up steps (ctc length adapter)."),
     stage1_steps: int = typer.Option(1500, help="Alignment steps."),
     stage2_steps: int = typer.Option(1000, help="Retrieval fine-tuning steps."),
     batch_size: int = typer.Option(48),
@@ -45,7 +46,7 @@ def train_command(
     cfg = TrainConfig(
         run_dir=str(run_dir), cache_dir=str(cache_dir), corpus_dir=str(settings.data_dir / "corpus"),
         whisper_dir=str(whisper_dir), text_dir=str(resolve_model_dir(settings, "text_encoder")),
-        seed=seed, batch_size=batch_size, stage1_steps=stage1_steps, stage2_steps=stage2_steps, lr=lr,
+        seed=seed, batch_size=batch_size, stage0_steps=stage0_steps, stage1_steps=stage1_steps, stage2_steps=stage2_steps, lr=lr,
         temperature=temperature, hard_negatives=hard_negatives, length_adapter=length_adapter,
         conv_kernel=conv_kernel, conv_stride=conv_stride, ctc_weight=ctc_weight,
         trainable_text_layers=trainable_text_layers, max_shards=max_shards, threads=threads, eval_every=eval_every,

@@ -187,6 +187,19 @@ class SealModel(nn.Module):
     def device(self) -> torch.device:
         return self.shared.weight.device
 
+    @property
+    def text_fingerprint(self) -> str:
+        """Identity of the text tower (base text model + shared layer): vectors made by towers
+        with different fingerprints do not live in the same space."""
+        digest = hashlib.sha256(self.config.text_encoder_fingerprint.encode())
+        for tensor in (self.shared.weight, self.shared.bias):
+            digest.update(tensor.detach().cpu().float().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    @property
+    def dim(self) -> int:
+        return self.config.text_dim
+
     # ----- towers -------------------------------------------------------------------------
     def _project(self, pooled: torch.Tensor) -> torch.Tensor:
         return nn.functional.normalize(self.shared(pooled), dim=-1)
@@ -239,6 +252,13 @@ class SealModel(nn.Module):
             out[i, : len(kept)] = kept
             out_mask[i, : len(kept)] = 1
         return out, out_mask, log_probs, mask.sum(1).long()
+
+    def ctc_forward(self, states: torch.Tensor, mask: torch.Tensor) -> SpeechOutput:
+        """CTC outputs only, skipping the text transformer: the cheap warm-up that teaches the
+        head where word pieces are before the collapse is used to shorten sequences."""
+        frames, frame_mask = self.adapter(states.to(self.device).float(), mask.to(self.device).float())
+        log_probs = self.adapter.ctc_head(frames).log_softmax(-1)
+        return SpeechOutput(frames.new_zeros(0), log_probs, frame_mask.sum(1).long())
 
     def speech_forward(self, states: torch.Tensor, mask: torch.Tensor) -> SpeechOutput:
         """Whisper encoder states (B, T, d) with frame mask -> embeddings (+ CTC outputs)."""

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from seal_model.data.bigbench import read_jsonl
-from seal_model.data.speech_cache import CachedClip, load_shards
+from seal_model.data.speech_cache import CachedClip
 from seal_model.model import SealModel
 
 
@@ -44,6 +44,7 @@ class TrainConfig:
     text_dir: str
     seed: int = 0
     batch_size: int = 48
+    stage0_steps: int = 600  # CTC-only warm-up (ctc length adapter only)
     stage1_steps: int = 1500
     stage2_steps: int = 1000
     lr: float = 1e-3
@@ -156,6 +157,60 @@ def dev_retrieval(model: SealModel, clips, dev_idx, passage_ids, passage_vecs) -
 
 
 # ----- the loop -----------------------------------------------------------------------------
+class TrainingData:
+    """Cached clips, passages, frozen text vectors and mined hard negatives.
+
+    Clips are re-read while the CTC warm-up runs, so a feature cache that is still being
+    built in the background keeps feeding training; text vectors and negatives are computed
+    once the contrastive stages need them.
+    """
+
+    def __init__(self, cfg: TrainConfig, log: Callable[[str], None]):
+        self.cfg, self.log = cfg, log
+        self.passages = {p["id"]: p for p in read_jsonl(Path(cfg.corpus_dir) / "passages.jsonl")}
+        self.clips: list[CachedClip] = []
+        self.shards_loaded = 0
+        self.vectors: dict[str, np.ndarray] = {}
+        self.hard: dict[str, list[str]] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        paths = sorted(Path(self.cfg.cache_dir).glob("shard_*.npz"))[: self.cfg.max_shards]
+        if len(paths) > self.shards_loaded:
+            from seal_model.data.speech_cache import load_shard
+
+            for path in paths[self.shards_loaded :]:
+                self.clips += load_shard(path)
+            self.shards_loaded = len(paths)
+            hours = sum(len(c.features) for c in self.clips) / 50 / 3600
+            self.log(f"{len(self.clips)} cached clips ({self.shards_loaded} shards, {hours:.1f} h of speech)")
+
+    def indices(self, kind: str | None, split: str) -> list[int]:
+        return [i for i, c in enumerate(self.clips) if c.item.split == split and (kind is None or c.item.kind == kind)]
+
+    def prepare_contrastive(self, model: SealModel, rng: random.Random) -> None:
+        cfg = self.cfg
+        train_ids = [pid for pid, p in self.passages.items() if p["split"] == "train"]
+        self.dev_passage_ids = [pid for pid, p in self.passages.items() if p["split"] == "dev"]
+        self.dev_passage_ids += rng.sample(train_ids, min(cfg.dev_kb_size, len(train_ids)))
+        cache_file = Path(cfg.cache_dir).parent / f"text_vectors_{model.config.text_encoder_fingerprint}.npz"
+        texts = [c.item.text for c in self.clips]
+        texts += [self.passages[p]["text"] for p in set(train_ids) | set(self.dev_passage_ids)]
+        self.vectors = pooled_text_vectors(model, texts, cache_file, self.log)
+        self.dev_vecs = np.stack([self.vectors[self.passages[p]["text"]] for p in self.dev_passage_ids])
+        # Hard negatives: train passages the frozen text tower ranks highest for the question's text.
+        matrix = nn.functional.normalize(
+            torch.from_numpy(np.stack([self.vectors[self.passages[p]["text"]] for p in train_ids])), dim=-1
+        )
+        questions = sorted({c.item.text: c.item.gold[0] for c in self.clips if c.item.kind == "question"}.items())
+        for start in range(0, len(questions), 512):
+            chunk = questions[start : start + 512]
+            q = nn.functional.normalize(torch.from_numpy(np.stack([self.vectors[t] for t, _ in chunk])), dim=-1)
+            top = (q @ matrix.T).topk(cfg.hard_negatives + 1, dim=1).indices.tolist()
+            for (text, gold), ranked in zip(chunk, top):
+                self.hard[text] = [train_ids[r] for r in ranked if train_ids[r] != gold][: cfg.hard_negatives]
+
+
 def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -164,49 +219,24 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     rng = random.Random(cfg.seed)
     torch.set_num_threads(cfg.threads)
 
-    clips = load_shards(Path(cfg.cache_dir), cfg.max_shards)
-    log(f"{len(clips)} cached clips, {sum(len(c.features) for c in clips) / 50 / 3600:.1f} h of speech")
-    passages = {p["id"]: p for p in read_jsonl(Path(cfg.corpus_dir) / "passages.jsonl")}
-
+    data = TrainingData(cfg, log)
     base = SealModel.from_base_models(cfg.whisper_dir, cfg.text_dir, length_adapter=cfg.length_adapter)
-    train_texts = [c.item.text for c in clips if c.item.split == "train"]
-    ctc_vocab = choose_ctc_vocab(base.text_encoder.tokenizer, train_texts, cfg.ctc_vocab_size)
-    model = SealModel(
-        type(base.config)(**{**asdict(base.config), "ctc_vocab": ctc_vocab, "conv_kernel": cfg.conv_kernel,
-                             "conv_stride": cfg.conv_stride, "trainable_text_layers": cfg.trainable_text_layers}),
-        None, base.text_encoder,
-    )
+    ctc_vocab = choose_ctc_vocab(base.text_encoder.tokenizer, [c.item.text for c in data.clips], cfg.ctc_vocab_size)
+    config = type(base.config)(**{
+        **asdict(base.config), "ctc_vocab": ctc_vocab, "conv_kernel": cfg.conv_kernel,
+        "conv_stride": cfg.conv_stride, "trainable_text_layers": cfg.trainable_text_layers,
+    })
+    model = SealModel(config, None, base.text_encoder)
     class_of = {token: k + 1 for k, token in enumerate(ctc_vocab)}
+    use_ctc = cfg.length_adapter == "ctc"
+    stage0 = cfg.stage0_steps if use_ctc else 0
+    bounds = (stage0, stage0 + cfg.stage1_steps, stage0 + cfg.stage1_steps + cfg.stage2_steps)
 
-    train_passage_ids = [pid for pid, p in passages.items() if p["split"] == "train"]
-    dev_passage_ids = [pid for pid, p in passages.items() if p["split"] == "dev"]
-    dev_passage_ids += rng.sample(train_passage_ids, min(cfg.dev_kb_size, len(train_passage_ids)))
-    cache_file = Path(cfg.cache_dir).parent / f"text_vectors_{model.config.text_encoder_fingerprint}.npz"
-    vectors = pooled_text_vectors(
-        model, [c.item.text for c in clips] + [passages[p]["text"] for p in set(train_passage_ids) | set(dev_passage_ids)],
-        cache_file, log,
-    )
-
-    question_idx = [i for i, c in enumerate(clips) if c.item.kind == "question" and c.item.split == "train"]
-    align_idx = [i for i, c in enumerate(clips) if c.item.split == "train"]
-    dev_idx = [i for i, c in enumerate(clips) if c.item.kind == "question" and c.item.split == "dev"][:600]
-    dev_vecs = np.stack([vectors[passages[p]["text"]] for p in dev_passage_ids])
-
-    # Hard negatives: the train passages the frozen text tower ranks highest for the question text.
-    train_mat = torch.nn.functional.normalize(torch.from_numpy(np.stack([vectors[passages[p]["text"]] for p in train_passage_ids])), dim=-1)
-    hard: dict[str, list[str]] = {}
-    question_texts = sorted({clips[i].item.text: clips[i].item.gold[0] for i in question_idx}.items())
-    for start in range(0, len(question_texts), 512):
-        chunk = question_texts[start : start + 512]
-        q = torch.nn.functional.normalize(torch.from_numpy(np.stack([vectors[t] for t, _ in chunk])), dim=-1)
-        top = (q @ train_mat.T).topk(cfg.hard_negatives + 1, dim=1).indices.tolist()
-        for (text, gold), ranked in zip(chunk, top):
-            hard[text] = [train_passage_ids[r] for r in ranked if train_passage_ids[r] != gold][: cfg.hard_negatives]
-    log(f"stage 1: {len(align_idx)} clips; stage 2: {len(question_idx)} spoken questions; dev {len(dev_idx)}")
+    def stage_of(s: int) -> int:
+        return 0 if s < bounds[0] else 1 if s < bounds[1] else 2
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.01)
-    total_steps = cfg.stage1_steps + cfg.stage2_steps
     step = 0
     state_file = run_dir / "state.pt"
     if state_file.exists():
@@ -218,14 +248,15 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
         log(f"resumed at step {step}")
 
     def lr_at(s: int) -> float:
-        scale = 1.0 if s < cfg.stage1_steps else cfg.stage2_lr_scale
-        local = s if s < cfg.stage1_steps else s - cfg.stage1_steps
-        length = cfg.stage1_steps if s < cfg.stage1_steps else cfg.stage2_steps
-        warm = min(1.0, (local + 1) / cfg.warmup_steps)
-        return cfg.lr * scale * warm * 0.5 * (1 + math.cos(math.pi * local / max(length, 1)))
+        stage = stage_of(s)
+        begin = (0, bounds[0], bounds[1])[stage]
+        length = max(bounds[stage] - begin, 1)
+        scale = cfg.stage2_lr_scale if stage == 2 else 1.0
+        warm = min(1.0, (s - begin + 1) / cfg.warmup_steps)
+        return cfg.lr * scale * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (s - begin) / length)))
 
     def text_keys(texts: list[str]) -> torch.Tensor:
-        return model._project(torch.from_numpy(np.stack([vectors[t] for t in texts])))
+        return model._project(torch.from_numpy(np.stack([data.vectors[t] for t in texts])))
 
     log_file = run_dir / "loss.csv"
     new_log = not log_file.exists() or step == 0
@@ -234,31 +265,47 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     if new_log:
         writer.writerow(["step", "stage", "loss", "align", "inbatch", "ctc", "retrieval", "lr", "dev_top1", "dev_top10", "seconds"])
     queue: list[list[int]] = []
+    queue_stage = -1
     started = time.perf_counter()
     model.train()
-    while step < total_steps:
-        stage = 1 if step < cfg.stage1_steps else 2
-        if not queue or (stage == 2 and step == cfg.stage1_steps):
-            queue = length_batches(clips, align_idx if stage == 1 else question_idx, cfg.batch_size, rng)
-        batch = [clips[i] for i in queue.pop()]
+    while step < bounds[2]:
+        stage = stage_of(step)
+        if stage > 0 and not data.vectors:
+            data.prepare_contrastive(model, rng)
+            dev_idx = data.indices("question", "dev")[:600]
+            log(f"contrastive stages: {len(data.indices(None, 'train'))} clips, "
+                f"{len(data.indices('question', 'train'))} spoken questions, {len(dev_idx)} dev")
+        if not queue or stage != queue_stage:
+            if stage == 0:
+                data.reload()
+            pool = data.indices("question", "train") if stage == 2 else data.indices(None, "train")
+            queue, queue_stage = length_batches(data.clips, pool, cfg.batch_size, rng), stage
+        batch = [data.clips[i] for i in queue.pop()]
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
-
-        out = model.speech_forward(*collate(batch))
         texts = [c.item.text for c in batch]
-        unique_texts = sorted(set(texts))
-        targets = text_keys(unique_texts)
-        own = torch.tensor([unique_texts.index(t) for t in texts])
-        align = ((out.embedding - targets[own]) ** 2).sum(-1).mean()
-        inbatch = info_nce(out.embedding, targets, own, cfg.temperature)
-        ctc = ctc_loss(model, out.ctc_log_probs, out.ctc_lengths, texts, class_of) if out.ctc_log_probs is not None else torch.zeros(())
-        retrieval = torch.zeros(())
-        if stage == 2:
-            columns = sorted({c.item.gold[0] for c in batch} | {n for c in batch for n in hard.get(c.item.text, [])})
-            keys = text_keys([passages[p]["text"] for p in columns])
-            retrieval = info_nce(out.embedding, keys, torch.tensor([columns.index(c.item.gold[0]) for c in batch]), cfg.temperature)
-        loss = (cfg.align_weight * align + cfg.inbatch_weight * inbatch + cfg.ctc_weight * ctc
-                + cfg.retrieval_weight * retrieval)
+        zero = torch.zeros(())
+        align = inbatch = retrieval = ctc = zero
+        if stage == 0:
+            out = model.ctc_forward(*collate(batch))
+            ctc = ctc_loss(model, out.ctc_log_probs, out.ctc_lengths, texts, class_of)
+            loss = ctc
+        else:
+            out = model.speech_forward(*collate(batch))
+            unique_texts = sorted(set(texts))
+            targets = text_keys(unique_texts)
+            own = torch.tensor([unique_texts.index(t) for t in texts])
+            align = ((out.embedding - targets[own]) ** 2).sum(-1).mean()
+            inbatch = info_nce(out.embedding, targets, own, cfg.temperature)
+            if use_ctc:
+                ctc = ctc_loss(model, out.ctc_log_probs, out.ctc_lengths, texts, class_of)
+            if stage == 2:
+                columns = sorted({c.item.gold[0] for c in batch} | {n for c in batch for n in data.hard.get(c.item.text, [])})
+                keys = text_keys([data.passages[p]["text"] for p in columns])
+                gold = torch.tensor([columns.index(c.item.gold[0]) for c in batch])
+                retrieval = info_nce(out.embedding, keys, gold, cfg.temperature)
+            loss = (cfg.align_weight * align + cfg.inbatch_weight * inbatch + cfg.ctc_weight * ctc
+                    + cfg.retrieval_weight * retrieval)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -266,10 +313,11 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
         step += 1
 
         dev = {"dev_top1": "", "dev_top10": ""}
-        if step % cfg.eval_every == 0 or step == total_steps:
-            model.eval()
-            dev = dev_retrieval(model, clips, dev_idx, dev_passage_ids, dev_vecs)
-            model.train()
+        if step % cfg.eval_every == 0 or step == bounds[2]:
+            if stage > 0:
+                model.eval()
+                dev = dev_retrieval(model, data.clips, dev_idx, data.dev_passage_ids, data.dev_vecs)
+                model.train()
             model.save(run_dir / "checkpoint")
             torch.save({"model": model.trained_state(), "optimizer": optimizer.state_dict(), "step": step,
                         "rng": rng, "torch_rng": torch.get_rng_state()}, state_file)
@@ -279,7 +327,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
         log_fh.flush()
         if step % 25 == 0 or dev["dev_top1"] != "":
             extra = f" dev top1 {dev['dev_top1']:.3f} top10 {dev['dev_top10']:.3f}" if dev["dev_top1"] != "" else ""
-            log(f"step {step}/{total_steps} stage {stage} loss {loss.item():.3f} (align {align.item():.3f} "
+            log(f"step {step}/{bounds[2]} stage {stage} loss {loss.item():.3f} (align {align.item():.3f} "
                 f"ctc {ctc.item():.2f} ret {retrieval.item():.3f}) {time.perf_counter() - started:.0f}s{extra}")
     log_fh.close()
     plot_losses(log_file, run_dir / "loss.png")

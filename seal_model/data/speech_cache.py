@@ -130,15 +130,16 @@ class CachedClip:
     features: np.ndarray  # (frames, d) float16
 
 
+def load_shard(path: Path) -> list[CachedClip]:
+    with np.load(path) as shard:
+        offsets = np.concatenate([[0], np.cumsum(shard["lengths"])])
+        features = shard["features"]
+        return [
+            CachedClip(SpeechItem(**json.loads(str(raw))), features[offsets[n] : offsets[n + 1]])
+            for n, raw in enumerate(shard["items"])
+        ]
+
+
 def load_shards(cache_dir: Path, limit: int | None = None) -> list[CachedClip]:
     """All cached clips in work-list order (fp16 stays fp16 in memory)."""
-    clips = []
-    paths = sorted(cache_dir.glob("shard_*.npz"))[:limit]
-    for path in paths:
-        with np.load(path) as shard:
-            offsets = np.concatenate([[0], np.cumsum(shard["lengths"])])
-            features = shard["features"]
-            for n, raw in enumerate(shard["items"]):
-                item = SpeechItem(**json.loads(str(raw)))
-                clips.append(CachedClip(item, features[offsets[n] : offsets[n + 1]]))
-    return clips
+    return [clip for path in sorted(cache_dir.glob("shard_*.npz"))[:limit] for clip in load_shard(path)]

@@ -54,7 +54,7 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
 
     cfg = TrainConfig(
         run_dir=str(tmp_path / "run"), cache_dir=str(cache), corpus_dir=str(corpus),
-        whisper_dir=str(whisper_dir), text_dir=str(text_dir), batch_size=12, stage1_steps=40,
+        whisper_dir=str(whisper_dir), text_dir=str(text_dir), batch_size=12, stage0_steps=15, stage1_steps=30,
         stage2_steps=10, lr=3e-3, warmup_steps=5, eval_every=25, ctc_vocab_size=200, threads=2,
         dev_kb_size=4, hard_negatives=1,
     )

@@ -1,0 +1,225 @@
+"""The knowledge base on ChromaDB: embedded (PersistentClient) or client/server (HttpClient).
+
+We always hand Chroma our own vectors (given documents alone it would try to download an
+embedding model). The collection records the embedder's fingerprint and dimension; opening
+it with another embedder is refused with a message naming `seal-rag kb reindex`, because
+vectors from two towers do not share a space and search would silently return noise.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Protocol
+from urllib.parse import urlparse
+
+import numpy as np
+from langchain_core.documents import Document
+
+from knowledge_base.chunking import split_documents
+from knowledge_base.loaders import load_paths
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+class Embedder(Protocol):
+    """The text side of the SEAL model (or anything with the same contract)."""
+
+    text_fingerprint: str
+    dim: int
+
+    def embed_text(self, texts: list[str]) -> np.ndarray: ...
+
+
+class KnowledgeBaseError(RuntimeError):
+    """A problem with the store a user must act on; the message says how."""
+
+
+class EmbedderMismatch(KnowledgeBaseError):
+    pass
+
+
+def open_client(chroma_dir: Path, chroma_url: str = ""):
+    """PersistentClient under chroma_dir, or HttpClient when a server URL is configured."""
+    import chromadb
+
+    settings = chromadb.Settings(anonymized_telemetry=False)
+    if not chroma_url:
+        chroma_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(chroma_dir), settings=settings)
+    url = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
+    try:
+        client = chromadb.HttpClient(
+            host=url.hostname or "127.0.0.1", port=url.port or (443 if url.scheme == "https" else 8000),
+            ssl=url.scheme == "https", settings=settings,
+        )
+        client.heartbeat()
+    except Exception as exc:  # chromadb raises several types for a dead server
+        raise KnowledgeBaseError(f"cannot reach the Chroma server at {chroma_url} ({exc.__class__.__name__}); "
+                                 "is `chroma run` up, and is SEAL_RAG_CHROMA_URL right?") from exc
+    return client
+
+
+@dataclass
+class Passage:
+    id: str
+    text: str
+    score: float  # cosine similarity
+    metadata: dict
+
+
+@dataclass
+class IngestReport:
+    files: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_unchanged: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class KnowledgeBase:
+    def __init__(self, client, collection: str, embedder: Embedder, check_embedder: bool = True,
+                 batch_size: int = 256, max_file_bytes: int = 50_000_000):
+        self.client = client
+        self.name = collection
+        self.embedder = embedder
+        self.batch_size = min(batch_size, client.get_max_batch_size())
+        self.max_file_bytes = max_file_bytes
+        self.collection = self._open(collection, check_embedder)
+
+    def _open(self, name: str, check: bool):
+        metadata = {"hnsw:space": "cosine", "embedder": self.embedder.text_fingerprint, "dim": int(self.embedder.dim)}
+        collection = self.client.get_or_create_collection(name, embedding_function=None, metadata=metadata)
+        stored = collection.metadata or {}
+        if check and (stored.get("embedder") != metadata["embedder"] or stored.get("dim") != metadata["dim"]):
+            raise EmbedderMismatch(
+                f"collection '{name}' was embedded with another model (fingerprint {stored.get('embedder')}, "
+                f"dim {stored.get('dim')}; now {metadata['embedder']}, dim {metadata['dim']}). "
+                f"Run `seal-rag kb reindex` to re-embed it with the current model."
+            )
+        return collection
+
+    # ----- writing ----------------------------------------------------------------------
+    def _existing_ids(self, source: str) -> set[str]:
+        return set(self.collection.get(where={"source": source}, include=[])["ids"])
+
+    def _add(self, chunks: list[Document], progress: Progress | None = None, done: int = 0, total: int = 0) -> None:
+        for start in range(0, len(chunks), self.batch_size):
+            batch = chunks[start : start + self.batch_size]
+            vectors = self.embedder.embed_text([c.page_content for c in batch])
+            self.collection.upsert(
+                ids=[c.id for c in batch], embeddings=vectors, documents=[c.page_content for c in batch],
+                metadatas=[c.metadata for c in batch],
+            )
+            if progress:
+                progress(done + start + len(batch), total)
+
+    def ingest(self, paths: Iterable[str | Path], glob: str = "**/*", text_field: str = "text",
+               progress: Progress | None = None) -> IngestReport:
+        """Add new chunks first, then drop a changed file's stale ones: a run killed at any point
+        and run again ends with exactly the chunks of a clean run (ids are content hashes)."""
+        started = time.perf_counter()
+        loaded = load_paths(paths, glob, text_field, self.max_file_bytes)
+        report = IngestReport(errors=dict(loaded.errors))
+        now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        by_source: dict[str, list[Document]] = {}
+        for doc in loaded.documents:
+            source = str(Path(doc.metadata["source"]).resolve())
+            doc.metadata.update(source=source, source_name=Path(source).name, ingested_at=now,
+                                size_bytes=Path(source).stat().st_size)
+            by_source.setdefault(source, []).append(doc)
+        plan = []
+        for source, docs in by_source.items():
+            chunks = split_documents(docs)
+            existing = self._existing_ids(source)
+            new = [c for c in chunks if c.id not in existing]
+            stale = existing - {c.id for c in chunks}
+            plan.append((new, stale))
+            report.chunks_unchanged += len(chunks) - len(new)
+        total = sum(len(new) for new, _ in plan)
+        done = 0
+        for new, stale in plan:
+            self._add(new, progress, done, total)
+            done += len(new)
+            if stale:
+                self.collection.delete(ids=sorted(stale))
+            report.chunks_added += len(new)
+            report.chunks_removed += len(stale)
+        report.files = len(by_source)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def delete_source(self, source: str) -> int:
+        """Remove a source by its path or file name; returns the chunks removed."""
+        ids = set(self.collection.get(where={"source": str(Path(source).resolve())}, include=[])["ids"])
+        ids |= set(self.collection.get(where={"source_name": source}, include=[])["ids"])
+        if ids:
+            self.collection.delete(ids=sorted(ids))
+        return len(ids)
+
+    def reindex(self, progress: Progress | None = None) -> int:
+        """Re-embed every stored chunk with the current embedder (after a model change).
+
+        Builds a new collection from the stored texts and metadata, then swaps it in; an
+        interrupted reindex leaves the old collection intact and is simply run again.
+        """
+        old = self.client.get_collection(self.name, embedding_function=None)
+        temp_name = f"{self.name}-reindex"
+        try:
+            self.client.delete_collection(temp_name)
+        except Exception:
+            pass
+        temp = self.client.create_collection(
+            temp_name, embedding_function=None,
+            metadata={"hnsw:space": "cosine", "embedder": self.embedder.text_fingerprint, "dim": int(self.embedder.dim)},
+        )
+        total = old.count()
+        done = 0
+        for offset in range(0, total, self.batch_size):
+            rows = old.get(include=["documents", "metadatas"], limit=self.batch_size, offset=offset)
+            vectors = self.embedder.embed_text(rows["documents"])
+            temp.upsert(ids=rows["ids"], embeddings=vectors, documents=rows["documents"], metadatas=rows["metadatas"])
+            done += len(rows["ids"])
+            if progress:
+                progress(done, total)
+        self.client.delete_collection(self.name)
+        temp.modify(name=self.name)
+        self.collection = self.client.get_collection(self.name, embedding_function=None)
+        return done
+
+    # ----- reading ----------------------------------------------------------------------
+    def search(self, vector: np.ndarray, k: int = 5) -> list[Passage]:
+        if self.collection.count() == 0:
+            return []
+        result = self.collection.query(
+            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1), n_results=k,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            Passage(pid, text, 1.0 - float(dist), meta or {})
+            for pid, text, meta, dist in zip(result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0])
+        ]
+
+    def search_text(self, text: str, k: int = 5) -> list[Passage]:
+        return self.search(self.embedder.embed_text([text])[0], k)
+
+    def sources(self) -> list[dict]:
+        """One row per source: chunks, size, title, ingest time."""
+        rows: dict[str, dict] = {}
+        total = self.collection.count()
+        for offset in range(0, total, 5000):
+            batch = self.collection.get(include=["metadatas"], limit=5000, offset=offset)["metadatas"]
+            for meta in batch:
+                row = rows.setdefault(meta["source"], {
+                    "source": meta["source"], "name": meta.get("source_name", ""), "title": meta.get("title", ""),
+                    "chunks": 0, "size_bytes": meta.get("size_bytes", 0), "ingested_at": meta.get("ingested_at", ""),
+                })
+                row["chunks"] += 1
+        return sorted(rows.values(), key=lambda r: r["source"])
+
+    def stats(self) -> dict:
+        sources = self.sources()
+        meta = self.collection.metadata or {}
+        return {"collection": self.name, "chunks": self.collection.count(), "sources": len(sources),
+                "embedder": meta.get("embedder"), "dim": meta.get("dim")}
