@@ -96,3 +96,21 @@ def eval_command(
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(dataclasses.asdict(report), indent=2))
+
+
+def ship_command(
+    ctx: typer.Context,
+    run_dir: Path = typer.Option(..., help="Training run folder (has checkpoint/, loss.csv)."),
+    shards: int = typer.Option(..., help="Feature shards the run trained on (its log says)."),
+    eval_json: Optional[Path] = typer.Option(None, help="`seal-rag eval --json` output to put in the card."),
+    out_dir: Optional[Path] = typer.Option(None, help="Default: the checkpoint the app ships with."),
+) -> None:
+    """Copy a run's checkpoint into the package with a generated data card."""
+    from rag_app.model_store import DEFAULT_CHECKPOINT, resolve_model_dir
+    from seal_model.card import data_stats, write_card
+
+    settings = _settings(ctx)
+    cache_dir = settings.data_dir / "speech" / resolve_model_dir(settings, "whisper").name
+    report = json.loads(eval_json.read_text()) if eval_json else None
+    out = write_card(run_dir, out_dir or DEFAULT_CHECKPOINT, data_stats(cache_dir, shards), report)
+    typer.echo(f"shipped {run_dir / 'checkpoint'} -> {out}")

@@ -13,7 +13,7 @@ import pytest
 
 from knowledge_base.retriever import SealRetriever
 from knowledge_base.store import EmbedderMismatch, KnowledgeBase, KnowledgeBaseError, open_client
-from tests.knowledge_base.conftest import MiniLMEmbedder
+from tests.conftest import MiniLMEmbedder
 
 DOCS = {
     "paris.md": "# Paris\n\nParis is the capital and largest city of France, with about two million residents.",
@@ -192,7 +192,7 @@ from knowledge_base.store import KnowledgeBase, open_client
 from rag_app.model_store import resolve_model_dir
 from rag_app.settings import load_settings
 from seal_model.text_encoder import TextEncoder
-from tests.knowledge_base.conftest import MiniLMEmbedder
+from tests.conftest import MiniLMEmbedder
 embedder = MiniLMEmbedder(TextEncoder(resolve_model_dir(load_settings(), "text_encoder")), delay_s=0.3)
 kb = KnowledgeBase(open_client(Path("-"), sys.argv[1]), sys.argv[2], embedder, batch_size=4)
 print("ready", flush=True)

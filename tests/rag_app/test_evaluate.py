@@ -1,0 +1,62 @@
+"""Evaluation sets and metrics: malformed sets are named by line; metrics count what they say."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rag_app.evaluate import QueryResult, metrics
+from seal_model.data.eval_set import EvalSetError, load_eval_set
+
+
+def _set(folder, passages, queries, audio=("a.wav",)):
+    folder.mkdir(exist_ok=True)
+    (folder / "passages.jsonl").write_text("".join(p if isinstance(p, str) else json.dumps(p) + "\n" for p in passages))
+    (folder / "queries.jsonl").write_text("".join(q if isinstance(q, str) else json.dumps(q) + "\n" for q in queries))
+    for name in audio:
+        (folder / name).write_bytes(b"RIFF")
+    return folder
+
+
+GOOD_P = [{"id": "p1", "text": "Paris is in France."}, {"id": "p2", "text": "Everest is high."}]
+GOOD_Q = [{"id": "q1", "audio": "a.wav", "gold": ["p1"], "voice": "v"}]
+
+
+def test_a_good_set_loads(tmp_path):
+    loaded = load_eval_set(_set(tmp_path / "s", GOOD_P, GOOD_Q))
+    assert len(loaded.passages) == 2 and loaded.queries[0].gold == ["p1"] and loaded.queries[0].voice == "v"
+
+
+@pytest.mark.parametrize(
+    "passages, queries, message",
+    [
+        (GOOD_P + ["{not json\n"], GOOD_Q, r"passages.jsonl:3: not valid JSON"),
+        (GOOD_P + [{"id": "p1", "text": "dup"}], GOOD_Q, r"passages.jsonl:3: duplicate id"),
+        (GOOD_P, GOOD_Q + [{"id": "q2", "audio": "a.wav", "gold": ["p9"]}], r"queries.jsonl:2: 'gold'"),
+        (GOOD_P, [{"id": "q1", "audio": "missing.wav", "gold": ["p1"]}], r"queries.jsonl:1: audio file missing.wav"),
+        (GOOD_P, [{"id": "q1", "gold": ["p1"]}], r"queries.jsonl:1: needs string 'id' and 'audio'"),
+    ],
+)
+def test_malformed_sets_name_the_line(tmp_path, passages, queries, message):
+    with pytest.raises(EvalSetError, match=message):
+        load_eval_set(_set(tmp_path / "s", passages, queries))
+
+
+def test_eval_command_exits_non_zero_on_a_malformed_set(tmp_path):
+    folder = _set(tmp_path / "s", GOOD_P + ["[1, 2]\n"], GOOD_Q)
+    result = subprocess.run([sys.executable, "-m", "rag_app.cli", "eval", "--set", str(folder)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "passages.jsonl:3" in result.stderr
+
+
+def test_metrics_count_ranks():
+    def result(ranked, gold):
+        return QueryResult("q", "seal", ranked, gold, {}, 1.0)
+
+    found = metrics([result(["a", "b"], ["a"]), result(["x", "a", "b"], ["b"]), result(["x"] * 10, ["a"]),
+                     result(["x"] * 10 + ["a"], ["a"])])
+    assert found["n"] == 4
+    assert found["top1"] == 0.25 and found["top3"] == 0.5 and found["top10"] == 0.5
+    assert found["mrr10"] == pytest.approx((1 + 1 / 3) / 4)
