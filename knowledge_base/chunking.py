@@ -20,7 +20,8 @@ CHUNK_OVERLAP = 80
 def split_documents(documents: list[Document], chunk_size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP) -> list[Document]:
     """Chunks with a stable id (hash of source + text + repeat count) and their index."""
     splitter = RecursiveCharacterTextSplitter(
-        chunk_size=chunk_size, chunk_overlap=overlap, separators=["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
+        chunk_size=chunk_size, chunk_overlap=overlap, keep_separator="end",
+        separators=["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""],
     )
     chunks = splitter.split_documents(documents)
     seen: Counter = Counter()

@@ -28,10 +28,14 @@ def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndar
 
 def decode_audio(source: str | Path | bytes) -> np.ndarray:
     """Decode, down-mix to mono and resample to 16 kHz."""
+    size = len(source) if isinstance(source, bytes) else Path(source).stat().st_size
+    if size == 0:
+        raise AudioError("the audio file is empty")
     try:
         data, rate = sf.read(io.BytesIO(source) if isinstance(source, bytes) else str(source), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioError(f"could not decode the audio ({exc}); use WAV, FLAC, OGG or MP3") from exc
+        reason = str(exc).split(": ")[-1] if ": " in str(exc) else str(exc)
+        raise AudioError(f"could not decode the audio ({reason}); use WAV, FLAC, OGG or MP3") from exc
     if data.size == 0:
         raise AudioError("the audio file is empty")
     return resample(data.mean(axis=1), rate)

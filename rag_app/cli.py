@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from rag_app.commands_ask import ask_command
 from rag_app.commands_bench import bench_app
 from rag_app.commands_data import data_app
 from rag_app.commands_kb import ingest_command, kb_app
@@ -20,6 +21,7 @@ app = typer.Typer(
 models_app = typer.Typer(help="The embedded default models (built from PyPI packages).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
+app.command("ask")(ask_command)
 app.command("ingest")(ingest_command)
 app.add_typer(kb_app, name="kb")
 app.command("train")(train_command)

@@ -20,6 +20,46 @@ class LLM(Protocol):
     def stream(self, messages: list[Message], max_new_tokens: int = 256) -> Iterator[str]: ...
 
 
+class LLMError(RuntimeError):
+    """The LLM could not answer (server down, timeout, error status); the message says which."""
+
+
+class OpenAICompatibleLLM:
+    """Any OpenAI-compatible server; vLLM's `vllm serve` is the production path."""
+
+    def __init__(self, base_url: str, model: str = "", api_key: str = "EMPTY", timeout_s: float = 60.0):
+        from openai import OpenAI
+
+        self.client = OpenAI(base_url=base_url, api_key=api_key or "EMPTY", timeout=timeout_s, max_retries=0)
+        self.base_url = base_url
+        self._model = model
+        self.name = model or base_url
+
+    def model(self) -> str:
+        """The configured model, or the server's only/first one (vLLM serves one)."""
+        if not self._model:
+            self._model = self.client.models.list().data[0].id
+            self.name = self._model
+        return self._model
+
+    def stream(self, messages: list[Message], max_new_tokens: int = 256) -> Iterator[str]:
+        import openai
+
+        try:
+            chunks = self.client.chat.completions.create(
+                model=self.model(), messages=messages, max_tokens=max_new_tokens, temperature=0.0, stream=True
+            )
+            for chunk in chunks:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+        except openai.APITimeoutError as exc:
+            raise LLMError(f"the LLM server at {self.base_url} did not answer in time") from exc
+        except openai.APIConnectionError as exc:
+            raise LLMError(f"cannot reach the LLM server at {self.base_url}") from exc
+        except openai.APIStatusError as exc:
+            raise LLMError(f"the LLM server returned HTTP {exc.status_code}: {str(exc.message)[:200]}") from exc
+
+
 class LocalLLM:
     """A transformers causal LM with a chat template, streamed token by token, greedy."""
 

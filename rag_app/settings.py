@@ -58,6 +58,8 @@ class Settings:
     llm_model: str = field(default="", metadata={"help": "model name on the LLM server"})
     llm_api_key: str = field(default="EMPTY", metadata={"help": "API key for the LLM server", "secret": True})
     llm_timeout_s: float = field(default=60.0, metadata={"help": "LLM request timeout, seconds"})
+    top_k: int = field(default=4, metadata={"help": "passages retrieved per question"})
+    max_audio_seconds: float = field(default=60.0, metadata={"help": "longest recording accepted, seconds"})
 
     @property
     def models_dir(self) -> Path:

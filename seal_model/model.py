@@ -293,6 +293,36 @@ class SealModel(nn.Module):
             out[idx] = self.speech_forward(states, mask).embedding.float().cpu().numpy()
         return out
 
+    def read(self, output: SpeechOutput) -> list[str]:
+        """Greedy CTC reading of the word pieces the length adapter kept (empty for "conv").
+
+        A by-product of the same forward pass, not a transcription step: it lets a text-only
+        LLM see roughly what was asked without running an ASR decoder.
+        """
+        if output.ctc_log_probs is None:
+            return [""] * output.embedding.shape[0]
+        labels = output.ctc_log_probs.argmax(-1).cpu()
+        other = len(self.config.ctc_vocab) + 1
+        texts = []
+        for row, length in zip(labels, output.ctc_lengths.cpu()):
+            ids, previous = [], 0
+            for label in row[: int(length)].tolist():
+                if label != previous and label not in (0, other):
+                    ids.append(self.config.ctc_vocab[label - 1])
+                previous = label
+            texts.append(self.text_encoder.tokenizer.decode(ids).strip())
+        return texts
+
+    @torch.inference_mode()
+    def embed_and_read_speech(self, waveforms: list[np.ndarray]) -> tuple[np.ndarray, list[str]]:
+        """Embeddings plus the CTC reading of each clip, from one forward pass per batch."""
+        if self.speech_encoder is None:
+            raise RuntimeError("this model was built without a Whisper encoder (features-only training)")
+        mel, lengths = self.speech_encoder.log_mel(waveforms)
+        states, mask = self.speech_encoder(mel, lengths)
+        output = self.speech_forward(states, mask)
+        return output.embedding.float().cpu().numpy(), self.read(output)
+
     @torch.inference_mode()
     def embed_text(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         order = np.argsort([-len(t) for t in texts])

@@ -1,0 +1,68 @@
+"""`seal-rag ask`: one spoken (or typed) question, answered from the knowledge base."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def _record(seconds: float) -> "np.ndarray":  # noqa: F821
+    import numpy as np
+    import sounddevice as sd
+
+    try:
+        sd.check_input_settings(samplerate=16000, channels=1)
+    except Exception as exc:
+        raise typer.BadParameter(f"no usable microphone ({exc}); pass an audio file instead") from exc
+    typer.echo(f"recording {seconds:.0f} s ... speak now")
+    audio = sd.rec(int(seconds * 16000), samplerate=16000, channels=1, dtype="float32")
+    sd.wait()
+    return np.asarray(audio)[:, 0]
+
+
+def ask_command(
+    ctx: typer.Context,
+    audio: Optional[Path] = typer.Argument(None, help="Audio file (WAV, FLAC, OGG, MP3)."),
+    text: Optional[str] = typer.Option(None, "--text", help="Type the question instead."),
+    mic: bool = typer.Option(False, "--mic", help="Record from the microphone."),
+    seconds: float = typer.Option(5.0, help="Recording length with --mic."),
+    mode: str = typer.Option("seal", help="seal (speech embedding) | asr (transcribe first)."),
+    no_llm: bool = typer.Option(False, "--no-llm", help="Retrieve only."),
+) -> None:
+    """Stream the answer, then the sources and the latency of every stage."""
+    from knowledge_base.store import KnowledgeBaseError
+    from rag_app.audio import AudioError
+    from rag_app.model_store import ModelNotAvailable
+    from rag_app.vad import NoSpeechError
+    from rag_app.wiring import build_pipeline
+
+    given = sum([audio is not None, text is not None, mic])
+    if given != 1:
+        raise typer.BadParameter("give exactly one of: an audio file, --text, --mic")
+    if text is not None:
+        mode = "text"
+    source = _record(seconds) if mic else audio
+    if audio is not None and not audio.is_file():
+        raise typer.BadParameter(f"{audio} does not exist")
+    try:
+        pipeline = build_pipeline(ctx.find_root().obj, with_llm=not no_llm, with_asr=mode == "asr")
+        passages = []
+        for event in pipeline.answer(audio=source, text=text, mode=mode):
+            if event.kind == "heard":
+                typer.secho(f"heard ({mode}): {event.data}", fg=typer.colors.CYAN)
+            elif event.kind == "passages":
+                passages = event.data
+            elif event.kind == "token":
+                typer.echo(event.data, nl=False)
+            elif event.kind == "notice":
+                typer.secho(f"\nnotice: {event.data}", fg=typer.colors.YELLOW, err=True)
+            elif event.kind == "trace":
+                typer.echo("\n\nsources:")
+                for n, p in enumerate(passages, 1):
+                    name = p.metadata.get("source_name") or p.metadata.get("source", "")
+                    typer.echo(f"  [{n}] {p.score:.3f} {name}: {p.text[:100].replace(chr(10), ' ')}")
+                typer.echo("\nlatency:\n" + event.data.table())
+    except (AudioError, NoSpeechError, KnowledgeBaseError, ModelNotAvailable, ValueError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)

@@ -1,0 +1,185 @@
+"""One spoken turn: audio -> embedding -> passages -> prompt -> streamed answer, every stage timed.
+
+Each stage is a method you can call and time alone; `answer` chains them and yields events
+(what was heard, the passages, answer tokens, notices) ending with a `Trace`. The CLI, the UI
+and the benchmarks all drive this one pipeline.
+
+Modes: "seal" embeds the speech directly (the CTC reading of the same pass gives the LLM the
+words); "asr" transcribes with the same Whisper weights and embeds the transcript (the
+baseline); "text" takes typed text.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from knowledge_base.store import KnowledgeBase, Passage
+from rag_app.audio import SAMPLE_RATE, AudioError, decode_audio
+from rag_app.llm import LLM, LLMError
+from rag_app.prompt import build_messages
+
+MODES = ("seal", "asr", "text")
+
+
+def _wav_bytes(audio: np.ndarray, rate: int) -> bytes:
+    import io
+
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, rate, format="WAV")
+    return buffer.getvalue()
+
+
+@dataclass
+class Trace:
+    mode: str
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    total_ms: float = 0.0
+    first_token_ms: float | None = None  # from the start of the turn
+    models: dict[str, str] = field(default_factory=dict)
+    device: str = "cpu"
+
+    def table(self) -> str:
+        rows = [f"{name:<18}{ms:>10.1f} ms" for name, ms in self.stages_ms.items()]
+        if self.first_token_ms is not None:
+            rows.append(f"{'time to 1st token':<18}{self.first_token_ms:>10.1f} ms")
+        rows.append(f"{'total':<18}{self.total_ms:>10.1f} ms")
+        return "\n".join(rows)
+
+
+@dataclass
+class TurnEvent:
+    kind: str  # "heard" | "passages" | "token" | "notice" | "trace"
+    data: Any
+
+
+class _Clock:
+    def __init__(self, trace: Trace):
+        self.trace, self.start = trace, time.perf_counter()
+
+    def stage(self, name: str, started: float) -> None:
+        self.trace.stages_ms[name] = self.trace.stages_ms.get(name, 0.0) + (time.perf_counter() - started) * 1000
+
+
+class Pipeline:
+    def __init__(self, seal, knowledge_base: KnowledgeBase, llm: LLM | None, vad=None, transcriber=None,
+                 top_k: int = 4, min_seconds: float = 0.3, max_seconds: float = 60.0, max_new_tokens: int = 200):
+        self.seal, self.kb, self.llm, self.vad, self.transcriber = seal, knowledge_base, llm, vad, transcriber
+        self.top_k, self.min_seconds, self.max_seconds, self.max_new_tokens = top_k, min_seconds, max_seconds, max_new_tokens
+
+    def warm_up(self) -> None:
+        """Run each local stage once so the first user does not pay import and first-call costs."""
+        rng = np.random.default_rng(0)
+        noise = (0.05 * rng.standard_normal(SAMPLE_RATE)).astype(np.float32)
+        decode_audio(_wav_bytes(noise, 22050))
+        if self.vad is not None:
+            try:
+                self.vad.trim(noise)
+            except ValueError:
+                pass
+        self.seal.embed_and_read_speech([noise])
+        self.seal.embed_text(["warm up"])
+
+    # ----- stages -----------------------------------------------------------------------
+    def decode(self, source: str | Path | bytes | np.ndarray) -> np.ndarray:
+        audio = source.astype(np.float32) if isinstance(source, np.ndarray) else decode_audio(source)
+        seconds = len(audio) / SAMPLE_RATE
+        if seconds > self.max_seconds:
+            raise AudioError(f"the recording is {seconds:.0f} s long; the limit is {self.max_seconds:.0f} s")
+        if seconds < self.min_seconds:
+            raise AudioError(f"the recording is only {seconds:.2f} s long; speak for at least {self.min_seconds} s")
+        if not np.isfinite(audio).all() or float(np.abs(audio).max()) < 1e-4:
+            raise AudioError("the recording is silent")
+        return audio
+
+    def trim(self, audio: np.ndarray) -> np.ndarray:
+        return self.vad.trim(audio).audio if self.vad is not None else audio
+
+    def embed_speech(self, audio: np.ndarray) -> tuple[np.ndarray, str]:
+        vectors, readings = self.seal.embed_and_read_speech([audio])
+        return vectors[0], readings[0]
+
+    def transcribe(self, audio: np.ndarray) -> str:
+        if self.transcriber is None:
+            raise RuntimeError("ASR mode needs a Whisper transcriber")
+        return self.transcriber.transcribe(audio)
+
+    def embed_text(self, text: str) -> np.ndarray:
+        return self.seal.embed_text([text])[0]
+
+    def search(self, vector: np.ndarray) -> list[Passage]:
+        return self.kb.search(vector, self.top_k)
+
+    # ----- a whole turn -----------------------------------------------------------------
+    def answer(self, audio: Any = None, text: str | None = None, mode: str = "seal",
+               history: list[tuple[str, str]] | None = None) -> Iterator[TurnEvent]:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; use one of {MODES}")
+        trace = Trace(mode, models=self._models(), device=str(getattr(self.seal, "device", "cpu")))
+        clock = _Clock(trace)
+        if mode == "text":
+            if not text or not text.strip():
+                raise ValueError("the question is empty")
+            question = text.strip()
+            t = time.perf_counter()
+            vector = self.embed_text(question)
+            clock.stage("text_embedding", t)
+        else:
+            t = time.perf_counter()
+            wave = self.decode(audio)
+            clock.stage("decode", t)
+            t = time.perf_counter()
+            wave = self.trim(wave)
+            clock.stage("vad", t)
+            if mode == "seal":
+                t = time.perf_counter()
+                vector, question = self.embed_speech(wave)
+                clock.stage("speech_embedding", t)
+            else:
+                t = time.perf_counter()
+                question = self.transcribe(wave)
+                clock.stage("transcription", t)
+                t = time.perf_counter()
+                vector = self.embed_text(question or ".")
+                clock.stage("text_embedding", t)
+            yield TurnEvent("heard", question)
+        t = time.perf_counter()
+        passages = self.search(vector)
+        clock.stage("search", t)
+        yield TurnEvent("passages", passages)
+
+        t = time.perf_counter()
+        messages = build_messages(question or "(inaudible question)", passages, history)
+        clock.stage("prompt", t)
+        if self.llm is None:
+            yield TurnEvent("notice", "no LLM configured: showing the retrieved passages only")
+        else:
+            t = time.perf_counter()
+            first = None
+            try:
+                for piece in self.llm.stream(messages, self.max_new_tokens):
+                    if first is None:
+                        first = time.perf_counter()
+                        clock.stage("first_token", t)
+                        trace.first_token_ms = (first - clock.start) * 1000
+                    yield TurnEvent("token", piece)
+            except LLMError as exc:
+                yield TurnEvent("notice", f"{exc}; showing the retrieved passages only")
+            if first is not None:
+                clock.stage("generation", first)
+            else:
+                clock.stage("first_token", t)
+        trace.total_ms = (time.perf_counter() - clock.start) * 1000
+        yield TurnEvent("trace", trace)
+
+    def _models(self) -> dict[str, str]:
+        config = getattr(self.seal, "config", None)
+        names = {"whisper": getattr(config, "whisper_name", ""), "text_encoder": getattr(config, "text_encoder_name", "")}
+        if self.llm is not None:
+            names["llm"] = getattr(self.llm, "name", "")
+        return names

@@ -1,0 +1,51 @@
+"""Voice-activity trimming with Silero VAD (a small neural model shipped inside its PyPI package).
+
+Trimming leading and trailing non-speech matters twice: SEAL encodes the real length, so
+silence costs encoder time, and both towers were trained on tightly cut TTS clips.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+SAMPLE_RATE = 16000
+
+
+class NoSpeechError(ValueError):
+    """The audio holds no detectable speech."""
+
+
+@dataclass
+class VadResult:
+    audio: np.ndarray
+    start_s: float
+    end_s: float
+
+
+class SileroVAD:
+    def __init__(self, threshold: float = 0.5, pad_ms: int = 150):
+        from silero_vad import load_silero_vad
+
+        self.model = load_silero_vad()
+        self.threshold = threshold
+        self.pad = int(SAMPLE_RATE * pad_ms / 1000)
+        self._lock = threading.Lock()  # the JIT model keeps state between calls
+
+    def trim(self, audio: np.ndarray) -> VadResult:
+        """Cut to the first..last speech segment (plus a little padding); raise if none."""
+        from silero_vad import get_speech_timestamps
+
+        with self._lock, torch.inference_mode():
+            segments = get_speech_timestamps(
+                torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), self.model,
+                threshold=self.threshold, sampling_rate=SAMPLE_RATE,
+            )
+            self.model.reset_states()
+        if not segments:
+            raise NoSpeechError("no speech detected in the recording (silence or noise only)")
+        start = max(0, segments[0]["start"] - self.pad)
+        end = min(len(audio), segments[-1]["end"] + self.pad)
+        return VadResult(audio[start:end], start / SAMPLE_RATE, end / SAMPLE_RATE)

@@ -1,0 +1,161 @@
+"""The spoken-question pipeline: end to end with real models, and every fault it must survive."""
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from knowledge_base.store import KnowledgeBase, open_client
+from rag_app.audio import AudioError
+from rag_app.llm import LocalLLM, OpenAICompatibleLLM
+from rag_app.model_store import load_seal_model, resolve_model_dir
+from rag_app.pipeline import Pipeline
+from rag_app.vad import NoSpeechError, SileroVAD
+from seal_model.data.voices import synthesize
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_QUESTIONS = [json.loads(line) for line in open(ROOT / "knowledge_base" / "sample_questions.jsonl")]
+
+
+@pytest.fixture(scope="module")
+def seal(settings):
+    return load_seal_model(settings)
+
+
+@pytest.fixture(scope="module")
+def sample_kb(seal, tmp_path_factory):
+    kb = KnowledgeBase(open_client(tmp_path_factory.mktemp("chroma")), "sample", seal)
+    kb.ingest([ROOT / "knowledge_base" / "sample"], glob="*.jsonl")
+    return kb
+
+
+@pytest.fixture(scope="module")
+def vad():
+    return SileroVAD()
+
+
+def _wav(audio: np.ndarray, rate: int = 16000) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, rate, format="WAV")
+    return buffer.getvalue()
+
+
+def _run(pipeline: Pipeline, **kwargs) -> dict:
+    events: dict = {"token": []}
+    for event in pipeline.answer(**kwargs):
+        if event.kind == "token":
+            events["token"].append(event.data)
+        else:
+            events[event.kind] = event.data
+    events["answer"] = "".join(events["token"])
+    return events
+
+
+def test_spoken_question_end_to_end_seal_and_asr(settings, seal, sample_kb, vad):
+    from rag_app.asr import WhisperTranscriber
+
+    question = SAMPLE_QUESTIONS[1]  # "who played andy dufresne in the shawshank redemption?"
+    audio = synthesize("piper:joe", question["question"])  # a voice the model never trained on
+    audio = np.concatenate([np.zeros(8000, np.float32), audio, np.zeros(8000, np.float32)])
+    llm = LocalLLM(resolve_model_dir(settings, "llm"))
+    transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"))
+    pipeline = Pipeline(seal, sample_kb, llm, vad, transcriber, top_k=3, max_new_tokens=40)
+    for mode, embed_stage in (("seal", "speech_embedding"), ("asr", "transcription")):
+        events = _run(pipeline, audio=_wav(audio), mode=mode)
+        gold_rank = [p.id for p in events["passages"]]
+        sources = [p.text for p in events["passages"]]
+        assert any(question["gold"] in pid or pid.startswith(question["gold"]) for pid in gold_rank) or any(
+            "Dufresne" in text for text in sources), f"{mode}: gold passage not in the top 3"
+        assert events["answer"].strip(), f"{mode}: empty answer"
+        trace = events["trace"]
+        expected = {"decode", "vad", embed_stage, "search", "prompt", "first_token", "generation"}
+        assert expected <= set(trace.stages_ms), trace.stages_ms
+        assert sum(trace.stages_ms.values()) <= trace.total_ms + 1e-6
+        assert trace.first_token_ms is not None and trace.first_token_ms <= trace.total_ms
+
+
+def test_text_mode_and_history(seal, sample_kb):
+    pipeline = Pipeline(seal, sample_kb, None)
+    events = _run(pipeline, text="who played andy dufresne in the shawshank redemption?", mode="text",
+                  history=[("an earlier question", "an earlier answer")])
+    assert "Dufresne" in events["passages"][0].text
+    assert "no LLM" in events["notice"]
+
+
+@pytest.mark.parametrize(
+    "make_audio, message",
+    [
+        (lambda tmp: b"", "empty"),
+        (lambda tmp: b"this is plain text, not audio at all\n" * 10, "could not decode"),
+        (lambda tmp: b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(40)), "could not decode"),
+        (lambda tmp: _wav(np.zeros(32000, np.float32)), "silent"),
+        (lambda tmp: _wav(0.2 * np.random.default_rng(0).standard_normal(1600).astype(np.float32)), "at least"),
+        (lambda tmp: _wav(np.zeros(16000 * 600, np.float32) + 0.01), "limit is 60 s"),
+    ],
+    ids=["empty", "text-named-wav", "corrupt", "silence", "0.1s", "10-minutes"],
+)
+def test_bad_audio_gets_a_clear_message(seal, sample_kb, vad, tmp_path, make_audio, message):
+    pipeline = Pipeline(seal, sample_kb, None, vad, max_seconds=60)
+    with pytest.raises(AudioError, match=message):
+        _run(pipeline, audio=make_audio(tmp_path), mode="seal")
+
+
+def test_noise_only_is_no_speech(seal, sample_kb, vad):
+    noise = 0.01 * np.random.default_rng(1).standard_normal(16000 * 3).astype(np.float32)
+    with pytest.raises(NoSpeechError, match="no speech"):
+        _run(Pipeline(seal, sample_kb, None, vad), audio=_wav(noise), mode="seal")
+
+
+class _FakeServer(BaseHTTPRequestHandler):
+    """An OpenAI-compatible endpoint that misbehaves on purpose (slow or failing)."""
+
+    behaviour = "error"
+
+    def do_GET(self):  # /v1/models
+        self._send(200, {"data": [{"id": "m", "object": "model"}], "object": "list"})
+
+    def do_POST(self):
+        if self.behaviour == "slow":
+            time.sleep(3)
+        self._send(500, {"error": {"message": "model crashed"}})
+
+    def _send(self, status, payload):
+        body = json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("behaviour, message", [("down", "cannot reach"), ("slow", "in time"), ("error", "HTTP 500")])
+def test_llm_failures_still_return_passages(seal, sample_kb, behaviour, message):
+    server = None
+    if behaviour == "down":
+        url = "http://127.0.0.1:9/v1"
+    else:
+        handler = type("Handler", (_FakeServer,), {"behaviour": behaviour})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    llm = OpenAICompatibleLLM(url, model="m", timeout_s=1.0)
+    started = time.perf_counter()
+    events = _run(Pipeline(seal, sample_kb, llm), text="who played andy dufresne?", mode="text")
+    elapsed = time.perf_counter() - started
+    if server:
+        server.shutdown()
+    assert events["passages"] and message in events["notice"]
+    assert elapsed < 5  # within the configured timeout (plus local work)
