@@ -117,7 +117,8 @@ class Pipeline:
 
     # ----- a whole turn -----------------------------------------------------------------
     def answer(self, audio: Any = None, text: str | None = None, mode: str = "seal",
-               history: list[tuple[str, str]] | None = None) -> Iterator[TurnEvent]:
+               history: list[tuple[str, str]] | None = None, generate: bool = True) -> Iterator[TurnEvent]:
+        """One turn; `generate=False` stops after retrieval (the UI's side-by-side ASR column)."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; use one of {MODES}")
         trace = Trace(mode, models=self._models(), device=str(getattr(self.seal, "device", "cpu")))
@@ -153,6 +154,10 @@ class Pipeline:
         clock.stage("search", t)
         yield TurnEvent("passages", passages)
 
+        if not generate:
+            trace.total_ms = (time.perf_counter() - clock.start) * 1000
+            yield TurnEvent("trace", trace)
+            return
         t = time.perf_counter()
         messages = build_messages(question or "(inaudible question)", passages, history)
         clock.stage("prompt", t)
@@ -174,6 +179,7 @@ class Pipeline:
                 clock.stage("generation", first)
             else:
                 clock.stage("first_token", t)
+        trace.models = self._models()  # again: a server's model name is known once it has answered
         trace.total_ms = (time.perf_counter() - clock.start) * 1000
         yield TurnEvent("trace", trace)
 

@@ -10,6 +10,17 @@ from pathlib import Path
 from seal_model.data.speech_cache import load_shards
 
 
+def training_seconds(rows: list[dict]) -> float:
+    """Sum wall time over resumed segments: the `seconds` column restarts at each resume."""
+    total, last = 0.0, 0.0
+    for row in rows:
+        now = float(row["seconds"])
+        if now < last:
+            total += last
+        last = now
+    return total + last
+
+
 def data_stats(cache_dir: Path, shards: int) -> dict:
     clips = load_shards(cache_dir, shards)
     train = [c for c in clips if c.item.split == "train"]
@@ -51,7 +62,7 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
     config = json.loads((run_dir / "train_config.json").read_text())
     model = json.loads((run_dir / "checkpoint" / "config.json").read_text())
     rows = list(csv.DictReader(open(run_dir / "loss.csv")))
-    seconds = float(rows[-1]["seconds"]) if rows else 0.0
+    seconds = training_seconds(rows)
     dev = [r for r in rows if r["dev_top1"]]
     lines = [
         "# SEAL checkpoint: data card",

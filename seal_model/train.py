@@ -221,7 +221,11 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
 
     data = TrainingData(cfg, log)
     base = SealModel.from_base_models(cfg.whisper_dir, cfg.text_dir, length_adapter=cfg.length_adapter)
-    ctc_vocab = choose_ctc_vocab(base.text_encoder.tokenizer, [c.item.text for c in data.clips], cfg.ctc_vocab_size)
+    saved = run_dir / "checkpoint" / "config.json"
+    if (run_dir / "state.pt").exists() and saved.exists():  # resuming: the CTC classes must not move
+        ctc_vocab = json.loads(saved.read_text())["ctc_vocab"]
+    else:
+        ctc_vocab = choose_ctc_vocab(base.text_encoder.tokenizer, [c.item.text for c in data.clips], cfg.ctc_vocab_size)
     config = type(base.config)(**{
         **asdict(base.config), "ctc_vocab": ctc_vocab, "conv_kernel": cfg.conv_kernel,
         "conv_stride": cfg.conv_stride, "trainable_text_layers": cfg.trainable_text_layers,

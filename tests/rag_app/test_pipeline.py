@@ -61,7 +61,10 @@ def _run(pipeline: Pipeline, **kwargs) -> dict:
 def test_spoken_question_end_to_end_seal_and_asr(settings, seal, sample_kb, vad):
     from rag_app.asr import WhisperTranscriber
 
-    question = SAMPLE_QUESTIONS[1]  # "who played andy dufresne in the shawshank redemption?"
+    # The shipped checkpoint puts the gold passage in the top 3 for roughly 40% of the sample
+    # questions (test_seal_retrieval_floor_on_sample_questions); this test checks the pipeline
+    # around the model, so it pins a question the checkpoint is known to get right.
+    question = SAMPLE_QUESTIONS[0]  # "who is the director of the fbi in washington dc?"
     audio = synthesize("piper:joe", question["question"])  # a voice the model never trained on
     audio = np.concatenate([np.zeros(8000, np.float32), audio, np.zeros(8000, np.float32)])
     llm = LocalLLM(resolve_model_dir(settings, "llm"))
@@ -69,10 +72,8 @@ def test_spoken_question_end_to_end_seal_and_asr(settings, seal, sample_kb, vad)
     pipeline = Pipeline(seal, sample_kb, llm, vad, transcriber, top_k=3, max_new_tokens=40)
     for mode, embed_stage in (("seal", "speech_embedding"), ("asr", "transcription")):
         events = _run(pipeline, audio=_wav(audio), mode=mode)
-        gold_rank = [p.id for p in events["passages"]]
-        sources = [p.text for p in events["passages"]]
-        assert any(question["gold"] in pid or pid.startswith(question["gold"]) for pid in gold_rank) or any(
-            "Dufresne" in text for text in sources), f"{mode}: gold passage not in the top 3"
+        retrieved = [p.metadata.get("id") for p in events["passages"]]  # the sample rows' own ids
+        assert question["gold"] in retrieved, f"{mode}: gold passage not in the top 3 ({events['heard']!r})"
         assert events["answer"].strip(), f"{mode}: empty answer"
         trace = events["trace"]
         expected = {"decode", "vad", embed_stage, "search", "prompt", "first_token", "generation"}
@@ -85,7 +86,7 @@ def test_text_mode_and_history(seal, sample_kb):
     pipeline = Pipeline(seal, sample_kb, None)
     events = _run(pipeline, text="who played andy dufresne in the shawshank redemption?", mode="text",
                   history=[("an earlier question", "an earlier answer")])
-    assert "Dufresne" in events["passages"][0].text
+    assert events["passages"][0].metadata["id"] == SAMPLE_QUESTIONS[1]["gold"]
     assert "no LLM" in events["notice"]
 
 
@@ -159,3 +160,17 @@ def test_llm_failures_still_return_passages(seal, sample_kb, behaviour, message)
         server.shutdown()
     assert events["passages"] and message in events["notice"]
     assert elapsed < 5  # within the configured timeout (plus local work)
+
+
+def test_seal_retrieval_floor_on_sample_questions(seal, sample_kb):
+    """A regression floor for the shipped model on a held-out voice, not a quality claim.
+
+    The first 20 sample questions spoken by Piper joe (never trained on): the gold passage must
+    be in SEAL's top 3 for at least a quarter of them (the shipped checkpoint reaches ~0.4 here;
+    the held-out evaluation in the data card is the real measure). A broken checkpoint, a
+    trimming bug or a projection mix-up lands near 3/300.
+    """
+    questions = SAMPLE_QUESTIONS[:20]
+    vectors = seal.embed_speech([synthesize("piper:joe", q["question"]) for q in questions])
+    hits = [q["gold"] in [p.metadata.get("id") for p in sample_kb.search(v, 3)] for q, v in zip(questions, vectors)]
+    assert sum(hits) >= 5, f"only {sum(hits)}/20 gold passages in SEAL's top 3"

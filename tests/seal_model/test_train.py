@@ -67,3 +67,11 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     assert (tmp_path / "run" / "loss.png").stat().st_size > 10_000
     model = SealModel.load(checkpoint, whisper_dir, text_dir)
     assert model.config.length_adapter == "ctc" and len(model.config.ctc_vocab) <= 200
+
+    # Resuming with a longer stage 2 continues from the saved step and keeps the CTC classes.
+    vocab = json.loads((checkpoint / "config.json").read_text())["ctc_vocab"]
+    longer = TrainConfig(**{**cfg.__dict__, "stage2_steps": 14})
+    train(longer, log=lambda _m: None)
+    steps = [int(r["step"]) for r in csv.DictReader(open(tmp_path / "run" / "loss.csv"))]
+    assert steps == list(range(1, 15 + 30 + 14 + 1))
+    assert json.loads((checkpoint / "config.json").read_text())["ctc_vocab"] == vocab
