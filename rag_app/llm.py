@@ -42,6 +42,14 @@ class OpenAICompatibleLLM:
             self.name = self._model
         return self._model
 
+    def health(self) -> str:
+        """One line for the status panel; never raises (the panel must render when the server is down)."""
+        try:
+            self.client.with_options(timeout=3.0).models.list()
+            return f"up: {self.base_url} ({self.name})"
+        except Exception as exc:  # noqa: BLE001 - any failure is a status to show
+            return f"DOWN: {self.base_url} ({type(exc).__name__})"
+
     def stream(self, messages: list[Message], max_new_tokens: int = 256) -> Iterator[str]:
         import openai
 
@@ -71,6 +79,9 @@ class LocalLLM:
         self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).to(device).eval()
         # One generation at a time: the model is shared by every user of the app.
         self._lock = threading.Lock()
+
+    def health(self) -> str:
+        return f"embedded {self.name} on {self.model.device}"
 
     def stream(self, messages: list[Message], max_new_tokens: int = 256) -> Iterator[str]:
         from transformers import TextIteratorStreamer

@@ -60,6 +60,15 @@ class Settings:
     llm_timeout_s: float = field(default=60.0, metadata={"help": "LLM request timeout, seconds"})
     top_k: int = field(default=4, metadata={"help": "passages retrieved per question"})
     max_audio_seconds: float = field(default=60.0, metadata={"help": "longest recording accepted, seconds"})
+    max_new_tokens: int = field(default=200, metadata={"help": "longest answer the LLM may write, tokens"})
+    ui_host: str = field(default="127.0.0.1", metadata={"help": "web app address (beyond localhost needs credentials)"})
+    ui_port: int = field(default=7860, metadata={"help": "web app port"})
+    ui_concurrency: int = field(default=2, metadata={"help": "chat turns computed at once; the rest queue"})
+    ui_queue_size: int = field(default=64, metadata={"help": "turns allowed to wait in the queue"})
+    ui_max_upload_mb: float = field(default=50.0, metadata={"help": "largest file the web app accepts, MB"})
+    ui_user: str = field(default="", metadata={"help": "user name for the knowledge-base page"})
+    ui_password: str = field(default="", metadata={"help": "password for the knowledge-base page", "secret": True})
+    ui_protect_chat: bool = field(default=False, metadata={"help": "require the credentials for the chat page too"})
 
     @property
     def models_dir(self) -> Path:

@@ -33,6 +33,7 @@ def build_pipeline(settings: Settings, with_llm: bool = True, with_asr: bool = F
     pipeline = Pipeline(
         seal, open_knowledge_base(settings, seal), make_llm(settings) if with_llm else None, SileroVAD(),
         transcriber, top_k=settings.top_k, max_seconds=settings.max_audio_seconds,
+        max_new_tokens=settings.max_new_tokens,
     )
     pipeline.warm_up()
     return pipeline

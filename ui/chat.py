@@ -1,0 +1,120 @@
+"""The voice chat page: record or upload a question, watch the answer stream in with its sources
+and the latency of every stage. It only calls the pipeline; no retrieval logic lives here."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import gradio as gr
+
+from knowledge_base.store import KnowledgeBaseError
+from rag_app.audio import AudioError
+from rag_app.pipeline import Pipeline, Trace
+from rag_app.speak import reply_voice_available, speak
+from rag_app.vad import NoSpeechError
+from ui.render import TURN_COLUMNS, latency_chart_html, passages_html, turn_row
+from ui.status import status_markdown
+
+MODE_CHOICES = [("SEAL (speech embedding)", "seal"), ("ASR (transcribe first)", "asr"), ("Both, side by side", "both")]
+USER_ERRORS = (AudioError, NoSpeechError, KnowledgeBaseError, ValueError)
+HISTORY_TURNS = 3  # past exchanges that go into the prompt
+
+
+def _turn(pipeline: Pipeline, audio, text: str, mode: str, history: list, generate: bool = True) -> Iterator[tuple[str, object]]:
+    for event in pipeline.answer(audio=audio, text=text, mode=mode, history=history[-HISTORY_TURNS:], generate=generate):
+        yield event.kind, event.data
+
+
+def respond(pipeline: Pipeline, audio_path: str | None, typed: str, mode: str, spoken_reply: bool,
+            chat: list, history: list, turns: list) -> Iterator[tuple]:
+    """Gradio generator: (chat, sources, latency, turns, notice, reply audio, history, turns)."""
+    chat, history, turns = list(chat or []), list(history or []), list(turns or [])
+    typed = (typed or "").strip()
+    if not audio_path and not typed:
+        yield chat, gr.skip(), gr.skip(), gr.skip(), "Record or upload a question (or type one) first.", None, history, turns
+        return
+    primary = "text" if typed and not audio_path else ("seal" if mode == "both" else mode)
+    source = None if primary == "text" else audio_path
+    heard, answer, notice = "", "", ""
+    passages, traces = [], []
+    chat.append({"role": "user", "content": typed or "(spoken question)"})
+    chat.append({"role": "assistant", "content": "…"})
+    try:
+        for kind, data in _turn(pipeline, source, typed, primary, history):
+            if kind == "heard":
+                heard = data
+                chat[-2] = {"role": "user", "content": f"(spoken) {data}" if primary != "text" else data}
+            elif kind == "passages":
+                passages = data
+                yield chat, passages_html(passages, f"Sources ({primary.upper()})"), gr.skip(), gr.skip(), "", None, history, turns
+            elif kind == "token":
+                answer += data
+                chat[-1] = {"role": "assistant", "content": answer}
+                yield chat, gr.skip(), gr.skip(), gr.skip(), "", None, history, turns
+            elif kind == "notice":
+                notice = data
+            elif kind == "trace":
+                traces.append(data)
+        sources = passages_html(passages, f"Sources ({primary.upper()})")
+        if mode == "both" and primary == "seal":
+            asr_passages, asr_heard = [], ""
+            for kind, data in _turn(pipeline, source, "", "asr", history, generate=False):
+                if kind == "passages":
+                    asr_passages = data
+                elif kind == "heard":
+                    asr_heard = data
+                elif kind == "trace":
+                    traces.append(data)
+            sources = (f"<div style='display:flex;gap:1em'><div style='flex:1'>{sources}</div><div style='flex:1'>"
+                       f"{passages_html(asr_passages, 'Sources (ASR: ' + asr_heard + ')')}</div></div>")
+    except USER_ERRORS as exc:
+        chat[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
+        yield chat, gr.skip(), gr.skip(), gr.skip(), f"**Could not use this question:** {exc}", None, history, turns
+        return
+    if not answer:
+        chat[-1] = {"role": "assistant", "content": notice or "(no answer)"}
+    history.append((heard or typed, answer))
+    for trace in traces:
+        turns.append(turn_row(len(history), trace, heard if trace.mode != "asr" else "(asr)"))
+    reply = speak(answer) if spoken_reply and answer else None
+    yield chat, sources, latency_chart_html(traces), turns, notice and f"**Notice:** {notice}", reply, history, turns
+
+
+def build_chat_page(pipeline: Pipeline, settings) -> gr.Blocks:
+    with gr.Blocks(title="seal-rag: ask by voice") as page:
+        gr.Markdown("# Ask by voice\nSpeak a question; it is embedded directly (SEAL) and answered from the knowledge base.")
+        history = gr.State([])
+        turns_state = gr.State([])
+        with gr.Row():
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(label="Conversation", height=360, elem_id="chat")
+                notice = gr.Markdown(elem_id="notice")
+                with gr.Row():
+                    audio = gr.Audio(sources=["microphone", "upload"], type="filepath", format="wav",
+                                     label="Your question", elem_id="question-audio")
+                    with gr.Column():
+                        typed = gr.Textbox(label="…or type it", placeholder="optional", elem_id="typed-question")
+                        mode = gr.Radio(MODE_CHOICES, value="seal", label="Retrieval", elem_id="mode")
+                        spoken = gr.Checkbox(label="Speak the answer", value=False, visible=reply_voice_available())
+                with gr.Row():
+                    ask = gr.Button("Ask", variant="primary", elem_id="ask")
+                    new = gr.Button("New conversation", elem_id="new-conversation")
+                reply_audio = gr.Audio(label="Spoken answer", autoplay=True, visible=reply_voice_available())
+            with gr.Column(scale=2):
+                sources = gr.HTML(elem_id="sources")
+                latency = gr.HTML(elem_id="latency")
+        turns = gr.Dataframe(headers=TURN_COLUMNS, label="Past turns", elem_id="turns", interactive=False)
+        with gr.Accordion("Status", open=False):
+            status = gr.Markdown()
+        def on_ask(*args):
+            yield from respond(pipeline, *args)
+
+        ask.click(
+            on_ask,
+            inputs=[audio, typed, mode, spoken, chat, history, turns_state],
+            outputs=[chat, sources, latency, turns, notice, reply_audio, history, turns_state],
+            concurrency_id="turn",
+        )
+        new.click(lambda: ([], "", "", [], "", None, [], []), None,
+                  [chat, sources, latency, turns, notice, reply_audio, history, turns_state])
+        page.load(lambda: status_markdown(pipeline, settings), None, status)
+    return page

@@ -1,0 +1,85 @@
+"""The knowledge-base page: upload documents, see and delete sources, check what a search finds.
+It only calls `KnowledgeBase`; per-file problems are listed and the rest is still ingested."""
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+import gradio as gr
+
+from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
+from ui.render import passages_html
+
+SOURCE_COLUMNS = ["name", "title", "chunks", "size KB", "ingested at"]
+
+
+def sources_table(kb: KnowledgeBase) -> list[list]:
+    return [[r["name"], r["title"], r["chunks"], round(r["size_bytes"] / 1024, 1), r["ingested_at"]] for r in kb.sources()]
+
+
+def stats_markdown(kb: KnowledgeBase) -> str:
+    s = kb.stats()
+    return (f"**Collection** `{s['collection']}`: {s['chunks']} chunks from {s['sources']} sources; "
+            f"embedder `{s['embedder']}` ({s['dim']}-d)")
+
+
+def ingest_files(kb: KnowledgeBase, files: list[str] | None, progress=gr.Progress()) -> tuple[str, list, str, dict]:
+    if not files:
+        return "Choose one or more files first.", gr.skip(), gr.skip(), gr.skip()
+    progress(0, desc="reading files")
+    try:
+        report = kb.ingest([Path(f) for f in files], progress=lambda done, total: progress((done, total), desc="embedding chunks"))
+    except KnowledgeBaseError as exc:
+        return f"**Ingestion stopped:** {escape(str(exc))}", gr.skip(), gr.skip(), gr.skip()
+    lines = [f"Ingested {report.files} file(s): {report.chunks_added} chunks added, {report.chunks_unchanged} unchanged, "
+             f"{report.chunks_removed} stale removed, in {report.seconds:.1f} s."]
+    for path, reason in report.errors.items():
+        lines.append(f"- ⚠️ `{escape(Path(path).name)}`: {escape(reason)}")
+    return "\n".join(lines), sources_table(kb), stats_markdown(kb), gr.update(choices=_names(kb))
+
+
+def _names(kb: KnowledgeBase) -> list[str]:
+    return sorted({r["name"] for r in kb.sources()})
+
+
+def delete_source(kb: KnowledgeBase, name: str | None) -> tuple[str, list, str, dict]:
+    if not name:
+        return "Pick a source to delete.", gr.skip(), gr.skip(), gr.skip()
+    removed = kb.delete_source(name)
+    return (f"Deleted `{escape(name)}` ({removed} chunks).", sources_table(kb), stats_markdown(kb),
+            gr.update(choices=_names(kb), value=None))
+
+
+def search(kb: KnowledgeBase, query: str, k: int = 5) -> str:
+    if not (query or "").strip():
+        return "<p>Type something to search for.</p>"
+    return passages_html(kb.search_text(query.strip(), k), f"Top {k} for “{query.strip()}”")
+
+
+def build_knowledge_page(kb: KnowledgeBase, max_upload_mb: float) -> gr.Blocks:
+    with gr.Blocks(title="seal-rag: knowledge base") as page:
+        gr.Markdown(f"# Knowledge base\nUpload .txt, .md, .pdf, .html, .jsonl or .csv files (up to {max_upload_mb:.0f} MB each).")
+        stats = gr.Markdown(elem_id="kb-stats")
+        with gr.Row():
+            files = gr.File(file_count="multiple", type="filepath", label="Documents", elem_id="kb-files")
+            with gr.Column():
+                ingest = gr.Button("Ingest", variant="primary", elem_id="kb-ingest")
+                report = gr.Markdown(elem_id="kb-report")
+        table = gr.Dataframe(headers=SOURCE_COLUMNS, label="Sources", interactive=False, elem_id="kb-sources")
+        with gr.Row():
+            victim = gr.Dropdown(label="Source", choices=[], elem_id="kb-delete-choice")
+            delete = gr.Button("Delete source", variant="stop", elem_id="kb-delete")
+        with gr.Row():
+            query = gr.Textbox(label="Search what is stored", elem_id="kb-query")
+            find = gr.Button("Search", elem_id="kb-search")
+        found = gr.HTML(elem_id="kb-results")
+
+        def on_ingest(paths, progress=gr.Progress()):
+            return ingest_files(kb, paths, progress)
+
+        ingest.click(on_ingest, files, [report, table, stats, victim], concurrency_id="ingest", concurrency_limit=1)
+        delete.click(lambda name: delete_source(kb, name), victim, [report, table, stats, victim])
+        find.click(lambda q: search(kb, q), query, found)
+        query.submit(lambda q: search(kb, q), query, found)
+        page.load(lambda: (sources_table(kb), stats_markdown(kb), gr.update(choices=_names(kb))), None, [table, stats, victim])
+    return page

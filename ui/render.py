@@ -1,0 +1,61 @@
+"""HTML for the pages. Everything user- or document-supplied is escaped here, in one place, so a
+passage containing markup or a script shows up as text."""
+from __future__ import annotations
+
+from html import escape
+
+from knowledge_base.store import Passage
+from rag_app.pipeline import Trace
+
+# Stage order of a turn and the colour each gets in the latency chart.
+STAGE_COLOURS = {
+    "decode": "#8da0cb", "vad": "#a6d854", "speech_embedding": "#e78ac3", "transcription": "#fc8d62",
+    "text_embedding": "#66c2a5", "search": "#ffd92f", "prompt": "#e5c494", "first_token": "#b3b3b3",
+    "generation": "#80b1d3",
+}
+
+
+def passages_html(passages: list[Passage], title: str = "Sources") -> str:
+    if not passages:
+        return f"<div class='sources'><h4>{escape(title)}</h4><p>No passages found: the knowledge base is empty.</p></div>"
+    items = []
+    for n, p in enumerate(passages, 1):
+        name = p.metadata.get("source_name") or p.metadata.get("source", "")
+        page = p.metadata.get("page")
+        where = f"{name}, page {page}" if page not in (None, "") else name
+        items.append(
+            f"<li class='source'><b>[{n}]</b> <span class='score'>{p.score:.3f}</span> "
+            f"<span class='source-name'>{escape(str(where))}</span>"
+            f"<div class='passage-text'>{escape(p.text[:600])}{'…' if len(p.text) > 600 else ''}</div></li>"
+        )
+    return f"<div class='sources'><h4>{escape(title)}</h4><ol>{''.join(items)}</ol></div>"
+
+
+def latency_chart_html(traces: list[Trace]) -> str:
+    """One stacked horizontal bar per mode, each stage a coloured segment with its milliseconds."""
+    if not traces:
+        return ""
+    longest = max(t.total_ms for t in traces) or 1.0
+    rows = []
+    for trace in traces:
+        segments = "".join(
+            f"<div class='seg' title='{escape(stage)} {ms:.0f} ms' style='width:{100 * ms / longest:.2f}%;"
+            f"background:{STAGE_COLOURS.get(stage, '#ccc')}'></div>"
+            for stage, ms in trace.stages_ms.items()
+        )
+        legend = " · ".join(f"{escape(stage)} {ms:.0f} ms" for stage, ms in trace.stages_ms.items())
+        rows.append(
+            f"<div class='latency-row'><div class='latency-mode'>{escape(trace.mode.upper())} — total {trace.total_ms:.0f} ms"
+            f"</div><div class='latency-bar' style='display:flex;height:18px;width:100%'>{segments}</div>"
+            f"<div class='latency-legend'><small>{legend}</small></div></div>"
+        )
+    return f"<div id='latency-chart'><h4>Latency of the last turn</h4>{''.join(rows)}</div>"
+
+
+def turn_row(number: int, trace: Trace, heard: str) -> list:
+    """A row of the running table of past turns."""
+    speech_to_passages = sum(ms for stage, ms in trace.stages_ms.items() if stage not in ("prompt", "first_token", "generation"))
+    return [number, trace.mode, heard[:60], round(speech_to_passages), round(trace.first_token_ms or 0), round(trace.total_ms)]
+
+
+TURN_COLUMNS = ["turn", "mode", "heard", "speech→passages ms", "1st token ms", "total ms"]
