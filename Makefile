@@ -13,7 +13,7 @@ DEBIAN_PACKAGES := libportaudio2 espeak-ng flite sox
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
 DEBIAN_TEST_PACKAGES := chromium
 
-.PHONY: setup setup-test run test system-packages system-test-packages apt-install clean-venv vllm-setup vllm-serve screenshots demo
+.PHONY: setup setup-test run test system-packages system-test-packages apt-install clean-venv vllm-setup vllm-serve screenshots demo report
 
 system-packages:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(DEBIAN_PACKAGES)"
@@ -58,6 +58,14 @@ demo: setup
 	$(BIN)/seal-rag ingest knowledge_base/sample --glob "*.jsonl"
 	espeak-ng -v en-us -w $(DEMO_WAV) "who is the director of the fbi in washington"
 	$(BIN)/seal-rag ask $(DEMO_WAV)
+
+# docs/results/ and the README's Results block, from one run (REPORT_FLAGS=--quick for a subset).
+report: setup-test
+	$(BIN)/seal-rag models prepare
+	$(BIN)/seal-rag data corpus
+	$(BIN)/seal-rag data eval-set --name heldout-nq
+	$(BIN)/seal-rag data eval-set --name heldout-disfl --source disfl_qa --questions 150
+	$(BIN)/seal-rag report --set heldout-nq --set heldout-disfl $(REPORT_FLAGS)
 
 # Regenerate the README's screenshots from the browser test.
 screenshots: setup-test

@@ -88,3 +88,42 @@ def bench_search(dim: int, sizes: tuple[int, ...] = (1_000, 10_000, 100_000), qu
             log(f"{size:>7} vectors: p50 {row['p50_ms']:.2f} ms, p95 {row['p95_ms']:.2f} ms")
             rows.append(row)
     return rows
+
+
+SPEECH_TO_PASSAGES = {  # the stages between a recording and its passages, per mode
+    "seal": ("decode", "vad", "speech_embedding", "search"),
+    "asr": ("decode", "vad", "transcription", "text_embedding", "search"),
+}
+
+
+def bench_turn(pipeline, clips: list[np.ndarray], log: Callable[[str], None] = print, generate: bool = True) -> dict:
+    """Whole spoken turns, SEAL and ASR on the same clips in the same run (alternating which mode
+    goes first, so neither gets the warm caches): per-stage p50/p95 and the speech->passages ratio."""
+    stages: dict[str, dict[str, list[float]]] = {"seal": {}, "asr": {}}
+    speech_to_passages: dict[str, list[float]] = {"seal": [], "asr": []}
+    for n, clip in enumerate(clips):
+        order = ("seal", "asr") if n % 2 == 0 else ("asr", "seal")
+        for mode in order:
+            trace = None
+            for event in pipeline.answer(audio=clip, mode=mode, generate=generate):
+                if event.kind == "trace":
+                    trace = event.data
+            for stage, ms in trace.stages_ms.items():
+                stages[mode].setdefault(stage, []).append(ms)
+            stages[mode].setdefault("total", []).append(trace.total_ms)
+            if trace.first_token_ms is not None:  # from the start of the turn: what a user waits for
+                stages[mode].setdefault("turn_to_first_token", []).append(trace.first_token_ms)
+            speech_to_passages[mode].append(sum(trace.stages_ms.get(s, 0.0) for s in SPEECH_TO_PASSAGES[mode]))
+        if (n + 1) % 10 == 0:
+            log(f"{n + 1}/{len(clips)} questions")
+
+    def summary(values: list[float]) -> dict:
+        return {"p50_ms": float(np.percentile(values, 50)), "p95_ms": float(np.percentile(values, 95)), "n": len(values)}
+
+    result = {
+        "questions": len(clips),
+        "stages": {mode: {stage: summary(v) for stage, v in by_stage.items()} for mode, by_stage in stages.items()},
+        "speech_to_passages": {mode: summary(v) for mode, v in speech_to_passages.items()},
+    }
+    result["ratio_p50"] = result["speech_to_passages"]["seal"]["p50_ms"] / result["speech_to_passages"]["asr"]["p50_ms"]
+    return result

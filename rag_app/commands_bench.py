@@ -56,3 +56,46 @@ def bench_search_command(
 
     rows = bench_search(dim, tuple(int(s) for s in sizes.split(",")), queries, log=typer.echo)
     _write(json_out, {"dim": dim, "rows": rows})
+
+
+@bench_app.command("turn")
+def bench_turn_command(
+    ctx: typer.Context,
+    questions: int = typer.Option(30, help="Sample-KB questions to speak (>= 30 for the report)."),
+    voice: str = typer.Option("piper:joe", help="TTS voice (default: one SEAL never trained on)."),
+    no_llm: bool = typer.Option(False, "--no-llm", help="Stop each turn after retrieval."),
+    max_new_tokens: int = typer.Option(48, help="Answer length per turn."),
+    json_out: Optional[Path] = typer.Option(None, "--json"),
+) -> None:
+    """Whole spoken turns on the sample KB, SEAL and ASR in one run: per-stage p50/p95 and the
+    speech->passages latency ratio SEAL / ASR."""
+    import tempfile
+
+    from rag_app.bench import bench_turn
+    from rag_app.settings import replace
+    from rag_app.wiring import build_pipeline
+    from seal_model.data.voices import synthesize
+
+    root = Path(__file__).resolve().parents[1]
+    rows = [json.loads(line) for line in open(root / "knowledge_base" / "sample_questions.jsonl")][:questions]
+    typer.echo(f"synthesizing {len(rows)} questions with {voice}")
+    clips = [synthesize(voice, row["question"]) for row in rows]
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = replace(ctx.find_root().obj, chroma_path=Path(tmp), chroma_url="", collection="bench-turn",
+                           max_new_tokens=max_new_tokens)
+        pipeline = build_pipeline(settings, with_llm=not no_llm, with_asr=True)
+        pipeline.kb.ingest([root / "knowledge_base" / "sample"], glob="*.jsonl")
+        result = bench_turn(pipeline, clips, log=typer.echo, generate=not no_llm)
+    result.update(voice=voice, device=str(pipeline.seal.device), llm=not no_llm)
+    names = sorted({s for by_stage in result["stages"].values() for s in by_stage}, key=lambda s: (s == "total", s))
+    typer.echo(f"\n{'stage':<18}{'seal p50':>10}{'p95':>9}{'asr p50':>10}{'p95':>9}   (ms, {result['questions']} questions, {result['device']})")
+    for name in names:
+        cells = []
+        for mode in ("seal", "asr"):
+            row = result["stages"][mode].get(name)
+            cells += [f"{row['p50_ms']:>9.1f}", f"{row['p95_ms']:>8.1f}"] if row else [f"{'-':>9}", f"{'-':>8}"]
+        typer.echo(f"{name:<18} {cells[0]} {cells[1]} {cells[2]} {cells[3]}")
+    s2p = result["speech_to_passages"]
+    typer.echo(f"speech->passages p50: seal {s2p['seal']['p50_ms']:.1f} ms, asr {s2p['asr']['p50_ms']:.1f} ms, "
+               f"ratio SEAL/ASR {result['ratio_p50']:.3f}")
+    _write(json_out, result)

@@ -78,6 +78,11 @@ class TempIndex:
         self.client.delete_collection(self.collection.name)
 
 
+def passage_index(eval_set: EvalSet, seal, log: Callable[[str], None] = print) -> TempIndex:
+    log(f"embedding {len(eval_set.passages)} passages with the SEAL text tower ...")
+    return TempIndex([p["id"] for p in eval_set.passages], seal.embed_text([p["text"] for p in eval_set.passages]))
+
+
 @dataclass
 class EvalReport:
     set_name: str
@@ -96,15 +101,23 @@ def evaluate(
     modes: tuple[str, ...] = MODES,
     limit: int | None = None,
     log: Callable[[str], None] = print,
+    index: "TempIndex | None" = None,
+    perturb: Callable[[np.ndarray, str], np.ndarray] | None = None,
+    condition: str | None = None,
 ) -> EvalReport:
+    """`index` reuses embedded passages across calls (the report's many conditions); `perturb`
+    (audio, query id) -> audio changes every clip, recorded under `condition`."""
     queries = eval_set.queries[:limit] if limit else eval_set.queries
-    log(f"embedding {len(eval_set.passages)} passages with the SEAL text tower ...")
-    index = TempIndex([p["id"] for p in eval_set.passages], seal.embed_text([p["text"] for p in eval_set.passages]))
+    owned = index is None
+    if owned:
+        index = passage_index(eval_set, seal, log)
     results: dict[str, list[QueryResult]] = defaultdict(list)
     try:
         for n, query in enumerate(queries):
             audio = decode_audio(query.audio) if {"seal", "asr"} & set(modes) else None
-            group = {"voice": query.voice or "-", "condition": query.condition or "clean"}
+            if audio is not None and perturb is not None:
+                audio = perturb(audio, query.id)
+            group = {"voice": query.voice or "-", "condition": condition or query.condition or "clean"}
             for mode in modes:
                 transcript = ""
                 start = time.perf_counter()
@@ -122,7 +135,8 @@ def evaluate(
                 log(f"{n + 1}/{len(queries)} queries: " + ", ".join(
                     f"{m} top1 {metrics(results[m])['top1']:.3f}" for m in modes))
     finally:
-        index.close()
+        if owned:
+            index.close()
 
     report = EvalReport(eval_set.folder.name, len(eval_set.passages), str(seal.device))
     for mode in modes:

