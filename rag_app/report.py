@@ -265,6 +265,8 @@ def plots(result: dict, out_dir: Path) -> list[str]:
 def write_outputs(result: dict, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(result, indent=2))
+    for s in result["sets"]:  # the `seal-rag eval --json` shape, which `seal-rag ship --eval-json` reads
+        (out_dir / f"eval_{s['set']}.json").write_text(json.dumps(s["clean"], indent=2))
     text = markdown(result)
     (out_dir / "report.md").write_text("# Results\n\n" + text)
     images = plots(result, out_dir)

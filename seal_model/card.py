@@ -78,8 +78,8 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
         f"({model['trainable_text_layers']} fine-tuned) -> mean pool -> shared linear layer -> L2 norm.",
         "",
         "## Training data (synthesized speech, all offline)",
-        f"- Corpus: BIG-bench 1.0.0 sdist (Natural Questions with the answer swap undone, Disfl-QA, "
-        f"VitaminC distractors); split by passage hash; only the train split is trained on.",
+        "- Corpus: BIG-bench 1.0.0 sdist (Natural Questions with the answer swap undone, Disfl-QA, "
+        "VitaminC distractors); split by passage hash; only the train split is trained on.",
         f"- Clips: {stats['train_clips']} training clips ({stats['train_hours']} h of speech) from "
         f"{stats['shards']} feature shards; {stats['distinct_train_questions']} distinct training questions, "
         f"{stats['train_sentences']} passage sentences; {stats['dev_clips']} dev clips.",

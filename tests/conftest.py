@@ -79,6 +79,21 @@ def embedder(text_encoder) -> MiniLMEmbedder:
     return MiniLMEmbedder(text_encoder)
 
 
+def wait_for_server(ready, process: subprocess.Popen, log_path: Path, what: str, timeout_s: float, poll_s: float = 0.5) -> None:
+    """Poll `ready()` until it returns True; fail with the server's log if it dies or times out."""
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            if ready():
+                return
+        except Exception:  # noqa: BLE001 - not up yet
+            pass
+        if process.poll() is not None or time.time() > deadline:
+            process.kill()
+            pytest.fail(f"{what} did not start; log:\n{Path(log_path).read_text()[-3000:]}")
+        time.sleep(poll_s)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -98,16 +113,8 @@ def chroma_server(tmp_path_factory):
         stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            chromadb.HttpClient(host="127.0.0.1", port=port, settings=chromadb.Settings(anonymized_telemetry=False)).heartbeat()
-            break
-        except Exception:
-            if time.time() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail(f"chroma run did not start (see {log.name})")
-            time.sleep(0.3)
+    client = chromadb.HttpClient(host="127.0.0.1", port=port, settings=chromadb.Settings(anonymized_telemetry=False))
+    wait_for_server(lambda: bool(client.heartbeat()), process, log.name, "chroma run", 60, 0.3)
     yield url
     process.terminate()
     process.wait(timeout=20)

@@ -8,7 +8,7 @@ import gradio as gr
 
 from knowledge_base.store import KnowledgeBaseError
 from rag_app.audio import AudioError
-from rag_app.pipeline import Pipeline, Trace
+from rag_app.pipeline import Pipeline
 from rag_app.speak import reply_voice_available, speak
 from rag_app.vad import NoSpeechError
 from ui.render import TURN_COLUMNS, latency_chart_html, passages_html, turn_row

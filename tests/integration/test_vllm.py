@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
@@ -22,15 +20,10 @@ from rag_app.model_store import load_seal_model, resolve_model_dir
 from rag_app.pipeline import Pipeline
 from rag_app.vad import SileroVAD
 from seal_model.data.voices import synthesize
+from tests.conftest import _free_port, wait_for_server
 
 ROOT = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +41,12 @@ def vllm_server(settings, tmp_path_factory):
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"},
     )
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 600
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
-                if json.load(response)["data"]:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.time() > deadline:
-            process.kill()
-            pytest.fail(f"vllm serve did not come up; log:\n{log_path.read_text()[-3000:]}")
-        time.sleep(2)
+
+    def ready() -> bool:
+        with urllib.request.urlopen(f"{url}/models", timeout=2) as response:
+            return bool(json.load(response)["data"])
+
+    wait_for_server(ready, process, log_path, "vllm serve", 600, 2.0)
     yield url
     process.terminate()
     try:

@@ -6,13 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import _free_port, speak
+from tests.conftest import _free_port, speak, wait_for_server
 
 USER, PASSWORD = "operator", "correct horse battery staple"
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
@@ -38,16 +37,8 @@ def app_url(settings, tmp_path_factory):
         stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300
-    while True:
-        try:
-            urllib.request.urlopen(url + "/", timeout=2)
-            break
-        except OSError:
-            if process.poll() is not None or time.time() > deadline:
-                process.kill()
-                pytest.fail(f"seal-rag serve did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(1)
+    wait_for_server(lambda: urllib.request.urlopen(url + "/", timeout=2).status == 200, process, log_path,
+                    "seal-rag serve", 300, 1.0)
     yield url
     process.terminate()
     process.wait(timeout=30)
