@@ -55,6 +55,8 @@ def ask_command(
                 passages = event.data
             elif event.kind == "token":
                 typer.echo(event.data, nl=False)
+            elif event.kind == "citations":
+                typer.secho(f"\n({event.data.label()})", fg=typer.colors.CYAN)
             elif event.kind == "notice":
                 typer.secho(f"\nnotice: {event.data}", fg=typer.colors.YELLOW, err=True)
             elif event.kind == "trace":

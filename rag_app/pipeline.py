@@ -19,6 +19,7 @@ import numpy as np
 
 from knowledge_base.store import KnowledgeBase, Passage
 from rag_app.audio import SAMPLE_RATE, AudioError, decode_audio
+from rag_app.citations import find_citations
 from rag_app.llm import LLM, LLMError
 from rag_app.prompt import build_messages
 
@@ -54,7 +55,7 @@ class Trace:
 
 @dataclass
 class TurnEvent:
-    kind: str  # "heard" | "passages" | "token" | "notice" | "trace"
+    kind: str  # "heard" | "passages" | "token" | "citations" | "notice" | "trace"
     data: Any
 
 
@@ -166,12 +167,14 @@ class Pipeline:
         else:
             t = time.perf_counter()
             first = None
+            answer_text: list[str] = []
             try:
                 for piece in self.llm.stream(messages, self.max_new_tokens):
                     if first is None:
                         first = time.perf_counter()
                         clock.stage("first_token", t)
                         trace.first_token_ms = (first - clock.start) * 1000
+                    answer_text.append(piece)
                     yield TurnEvent("token", piece)
             except LLMError as exc:
                 yield TurnEvent("notice", f"{exc}; showing the retrieved passages only")
@@ -179,6 +182,8 @@ class Pipeline:
                 clock.stage("generation", first)
             else:
                 clock.stage("first_token", t)
+            if answer_text:
+                yield TurnEvent("citations", find_citations("".join(answer_text), passages))
         trace.models = self._models()  # again: a server's model name is known once it has answered
         trace.total_ms = (time.perf_counter() - clock.start) * 1000
         yield TurnEvent("trace", trace)

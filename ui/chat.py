@@ -50,6 +50,8 @@ def respond(pipeline: Pipeline, audio_path: str | None, typed: str, mode: str, s
                 answer += data
                 chat[-1] = {"role": "assistant", "content": answer}
                 yield chat, gr.skip(), gr.skip(), gr.skip(), "", None, history, turns
+            elif kind == "citations":  # shown under the answer, kept out of the history and the spoken reply
+                chat[-1] = {"role": "assistant", "content": f"{answer}\n\n*{data.label()}*"}
             elif kind == "notice":
                 notice = data
             elif kind == "trace":

@@ -75,6 +75,7 @@ def test_spoken_question_end_to_end_seal_and_asr(settings, seal, sample_kb, vad)
         retrieved = [p.metadata.get("id") for p in events["passages"]]  # the sample rows' own ids
         assert question["gold"] in retrieved, f"{mode}: gold passage not in the top 3 ({events['heard']!r})"
         assert events["answer"].strip(), f"{mode}: empty answer"
+        assert "citations" in events, f"{mode}: no citations event"
         trace = events["trace"]
         expected = {"decode", "vad", embed_stage, "search", "prompt", "first_token", "generation"}
         assert expected <= set(trace.stages_ms), trace.stages_ms
