@@ -5,13 +5,15 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import numpy as np
 
 from knowledge_base.chunking import split_documents
 from knowledge_base.loaders import load_paths
 from knowledge_base.store import KnowledgeBase, open_client
+from rag_app.evaluate import percentiles
 
 
 def _write_corpus(passages: list[str], folder: Path, per_file: int = 500) -> list[Path]:
@@ -90,6 +92,37 @@ def bench_search(dim: int, sizes: tuple[int, ...] = (1_000, 10_000, 100_000), qu
     return rows
 
 
+# A turn's stages in pipeline order; the last two are summaries, not stages.
+STAGE_ORDER = ["decode", "vad", "speech_embedding", "transcription", "text_embedding", "search", "prompt",
+               "first_token", "generation", "turn_to_first_token", "total"]
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "knowledge_base"
+
+
+def sample_question_clips(count: int, voice: str) -> list[np.ndarray]:
+    """The first `count` sample-KB questions, spoken by `voice`."""
+    from seal_model.data.voices import synthesize
+
+    rows = [json.loads(line) for line in open(SAMPLE_DIR / "sample_questions.jsonl")][:count]
+    return [synthesize(voice, row["question"]) for row in rows]
+
+
+@contextmanager
+def sample_kb_pipeline(settings, collection: str, max_new_tokens: int, with_llm: bool = True) -> Iterator[tuple]:
+    """(pipeline, peak RSS in MB once its models are loaded) over the sample KB in a throwaway Chroma."""
+    import resource
+
+    from rag_app.settings import replace
+    from rag_app.wiring import build_pipeline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = replace(settings, chroma_path=Path(tmp), chroma_url="", collection=collection,
+                           max_new_tokens=max_new_tokens)
+        pipeline = build_pipeline(settings, with_llm=with_llm, with_asr=True)
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        pipeline.kb.ingest([SAMPLE_DIR / "sample"], glob="*.jsonl")
+        yield pipeline, peak_rss_mb
+
+
 SPEECH_TO_PASSAGES = {  # the stages between a recording and its passages, per mode
     "seal": ("decode", "vad", "speech_embedding", "search"),
     "asr": ("decode", "vad", "transcription", "text_embedding", "search"),
@@ -118,7 +151,7 @@ def bench_turn(pipeline, clips: list[np.ndarray], log: Callable[[str], None] = p
             log(f"{n + 1}/{len(clips)} questions")
 
     def summary(values: list[float]) -> dict:
-        return {"p50_ms": float(np.percentile(values, 50)), "p95_ms": float(np.percentile(values, 95)), "n": len(values)}
+        return {**percentiles(values), "n": len(values)}
 
     result = {
         "questions": len(clips),

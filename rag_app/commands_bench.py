@@ -69,25 +69,14 @@ def bench_turn_command(
 ) -> None:
     """Whole spoken turns on the sample KB, SEAL and ASR in one run: per-stage p50/p95 and the
     speech->passages latency ratio SEAL / ASR."""
-    import tempfile
+    from rag_app.bench import STAGE_ORDER, bench_turn, sample_kb_pipeline, sample_question_clips
 
-    from rag_app.bench import bench_turn
-    from rag_app.settings import replace
-    from rag_app.wiring import build_pipeline
-    from seal_model.data.voices import synthesize
-
-    root = Path(__file__).resolve().parents[1]
-    rows = [json.loads(line) for line in open(root / "knowledge_base" / "sample_questions.jsonl")][:questions]
-    typer.echo(f"synthesizing {len(rows)} questions with {voice}")
-    clips = [synthesize(voice, row["question"]) for row in rows]
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = replace(ctx.find_root().obj, chroma_path=Path(tmp), chroma_url="", collection="bench-turn",
-                           max_new_tokens=max_new_tokens)
-        pipeline = build_pipeline(settings, with_llm=not no_llm, with_asr=True)
-        pipeline.kb.ingest([root / "knowledge_base" / "sample"], glob="*.jsonl")
+    typer.echo(f"synthesizing {questions} questions with {voice}")
+    clips = sample_question_clips(questions, voice)
+    with sample_kb_pipeline(ctx.find_root().obj, "bench-turn", max_new_tokens, with_llm=not no_llm) as (pipeline, _rss):
         result = bench_turn(pipeline, clips, log=typer.echo, generate=not no_llm)
     result.update(voice=voice, device=str(pipeline.seal.device), llm=not no_llm)
-    names = sorted({s for by_stage in result["stages"].values() for s in by_stage}, key=lambda s: (s == "total", s))
+    names = [s for s in STAGE_ORDER if any(s in by_stage for by_stage in result["stages"].values())]
     typer.echo(f"\n{'stage':<18}{'seal p50':>10}{'p95':>9}{'asr p50':>10}{'p95':>9}   (ms, {result['questions']} questions, {result['device']})")
     for name in names:
         cells = []

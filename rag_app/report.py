@@ -19,16 +19,13 @@ from typing import Callable
 
 import numpy as np
 
-from rag_app.bench import bench_search, bench_turn
+from rag_app.bench import STAGE_ORDER, bench_search, bench_turn, sample_kb_pipeline, sample_question_clips
 from rag_app.evaluate import evaluate, passage_index, percentiles
 from rag_app.perturb import CONDITIONS
 
 Log = Callable[[str], None]
 ROOT = Path(__file__).resolve().parents[1]
 README_START, README_END = "<!-- report:start -->", "<!-- report:end -->"
-# A turn's stages in pipeline order; the last two are summaries, not stages.
-STAGE_ORDER = ["decode", "vad", "speech_embedding", "transcription", "text_embedding", "search", "prompt",
-               "first_token", "generation", "turn_to_first_token", "total"]
 
 
 @dataclass
@@ -110,17 +107,8 @@ def deployed_asr_and_padding(seal, clips: list[np.ndarray], log: Log) -> dict:
 
 def latency(settings, plan: ReportPlan, log: Log) -> dict:
     """Whole turns on the sample KB with the embedded LLM: SEAL and ASR on the same clips."""
-    from rag_app.settings import replace
-    from rag_app.wiring import build_pipeline
-    from seal_model.data.voices import synthesize
-
-    rows = [json.loads(line) for line in open(ROOT / "knowledge_base" / "sample_questions.jsonl")][: plan.turn_questions]
-    clips = [synthesize("piper:joe", row["question"]) for row in rows]
-    with tempfile.TemporaryDirectory() as tmp:
-        turn_settings = replace(settings, chroma_path=Path(tmp), chroma_url="", collection="report", max_new_tokens=32)
-        pipeline = build_pipeline(turn_settings, with_llm=True, with_asr=True)
-        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        pipeline.kb.ingest([ROOT / "knowledge_base" / "sample"], glob="*.jsonl")
+    clips = sample_question_clips(plan.turn_questions, "piper:joe")
+    with sample_kb_pipeline(settings, "report", max_new_tokens=32) as (pipeline, peak_rss_mb):
         log(f"latency: {len(clips)} spoken turns per mode")
         turns = bench_turn(pipeline, clips, log=log)
         extra = deployed_asr_and_padding(pipeline.seal, clips, log)
