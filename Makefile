@@ -14,7 +14,7 @@ DEBIAN_PACKAGES := libportaudio2 espeak-ng flite sox
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
 DEBIAN_TEST_PACKAGES := chromium
 
-.PHONY: setup setup-test run test system-packages system-test-packages apt-install clean-venv vllm-setup vllm-serve screenshots demo report
+.PHONY: setup setup-test run test system-packages system-test-packages apt-install clean-venv vllm-setup vllm-serve screenshots demo report ablate
 
 system-packages:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(DEBIAN_PACKAGES)"
@@ -67,6 +67,16 @@ report: setup-test
 	$(BIN)/seal-rag data eval-set --name heldout-nq
 	$(BIN)/seal-rag data eval-set --name heldout-disfl --source disfl_qa --questions 150
 	$(BIN)/seal-rag report --set heldout-nq --set heldout-disfl $(REPORT_FLAGS)
+
+# The ablation table (docs/results/ablation.*, redrawn into the README block): short runs on the
+# first ABLATION_SHARDS shards of the speech feature cache, built here if missing (two workers).
+ABLATION_SHARDS ?= 20
+ablate: setup
+	$(BIN)/seal-rag models prepare
+	$(BIN)/seal-rag data corpus
+	$(BIN)/seal-rag data speech --worker 0 --workers 2 --max-shards $(ABLATION_SHARDS) & \
+	  $(BIN)/seal-rag data speech --worker 1 --workers 2 --max-shards $(ABLATION_SHARDS); wait
+	$(BIN)/seal-rag ablate --max-shards $(ABLATION_SHARDS)
 
 # Regenerate the README's screenshots from the browser test.
 screenshots: setup-test

@@ -12,7 +12,7 @@ from rag_app.commands_data import data_app
 from rag_app.commands_kb import ingest_command, kb_app
 from rag_app.commands_model import eval_command, ship_command, train_command
 from rag_app.commands_serve import serve_command
-from rag_app.commands_report import report_command
+from rag_app.commands_report import ablate_command, report_command
 from rag_app.settings import Settings, apply_offline_environment, load_settings
 
 apply_offline_environment()
@@ -32,6 +32,7 @@ app.command("eval")(eval_command)
 app.command("ship")(ship_command)
 app.command("serve")(serve_command)
 app.command("report")(report_command)
+app.command("ablate")(ablate_command)
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -29,6 +29,7 @@ def train_command(
     conv_stride: int = typer.Option(4),
     ctc_weight: float = typer.Option(0.2),
     trainable_text_layers: int = typer.Option(0, help="Top text-encoder layers fine-tuned on the speech side."),
+    speech_pooling: str = typer.Option("mean", help="mean | max | cls (speech tower only)."),
     max_shards: Optional[int] = typer.Option(None, help="Use only the first N feature shards."),
     threads: int = typer.Option(2),
     seed: int = typer.Option(0),
@@ -49,7 +50,7 @@ def train_command(
         seed=seed, batch_size=batch_size, stage0_steps=stage0_steps, stage1_steps=stage1_steps, stage2_steps=stage2_steps, lr=lr,
         temperature=temperature, hard_negatives=hard_negatives, length_adapter=length_adapter,
         conv_kernel=conv_kernel, conv_stride=conv_stride, ctc_weight=ctc_weight,
-        trainable_text_layers=trainable_text_layers, max_shards=max_shards, threads=threads, eval_every=eval_every,
+        trainable_text_layers=trainable_text_layers, speech_pooling=speech_pooling, max_shards=max_shards, threads=threads, eval_every=eval_every,
     )
     checkpoint = train(cfg, log=typer.echo)
     typer.echo(f"checkpoint: {checkpoint}")

@@ -39,3 +39,52 @@ def report_command(
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
     typer.echo("\n" + markdown(result))
+
+
+def ablate_command(
+    ctx: typer.Context,
+    runs_dir: Optional[Path] = typer.Option(None, help="Where the variant runs go (default HOME/runs/ablation); reruns resume."),
+    out_dir: Path = typer.Option(Path("docs/results"), "--out", help="ablation.json/.png go here; report.md and the README block are redrawn."),
+    variants: str = typer.Option("stride1,stride2,stride4,stride8,no-stage1,pool-max,pool-cls",
+                                 help="Comma-separated variant names."),
+    stage1_steps: int = typer.Option(150),
+    stage2_steps: int = typer.Option(250),
+    batch_size: int = typer.Option(32),
+    max_shards: int = typer.Option(20, help="Feature shards every variant trains on."),
+    threads: int = typer.Option(2),
+) -> None:
+    """Stride 1/2/4/8, stage 1 on/off, pooling: one short training run each, then dev accuracy and latency."""
+    import json
+
+    from rag_app import ablation
+    from rag_app.bench import sample_question_clips
+    from rag_app.model_store import resolve_model_dir
+    from rag_app.report import write_outputs
+    from seal_model.train import TrainConfig
+
+    settings = ctx.find_root().obj
+    whisper_dir = resolve_model_dir(settings, "whisper")
+    cache_dir = settings.data_dir / "speech" / whisper_dir.name
+    if not any(cache_dir.glob("shard_*.npz")):
+        typer.secho(f"error: no cached features in {cache_dir}: run `seal-rag data corpus` and `seal-rag data speech`",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    names = [n.strip() for n in variants.split(",") if n.strip()]
+    unknown = sorted(set(names) - {v.name for v in ablation.VARIANTS})
+    if unknown:
+        raise typer.BadParameter(f"unknown variant(s) {unknown}; known: {[v.name for v in ablation.VARIANTS]}")
+    chosen = [v for v in ablation.VARIANTS if v.name in names]
+    budget = ablation.Budget(stage1_steps, stage2_steps, batch_size, max_shards, threads)
+    base = TrainConfig(run_dir="", cache_dir=str(cache_dir), corpus_dir=str(settings.data_dir / "corpus"),
+                       whisper_dir=str(whisper_dir), text_dir=str(resolve_model_dir(settings, "text_encoder")))
+    clips = sample_question_clips(budget.latency_clips, "piper:joe")
+    result = ablation.run_ablations(base, runs_dir or settings.home / "runs" / "ablation", budget, clips,
+                                    tuple(chosen), log=typer.echo)
+    out_dir = out_dir.resolve()
+    ablation.save(result, out_dir)
+    report_json = out_dir / "report.json"
+    if report_json.exists():  # redraw report.md and the README block with the new table
+        report = json.loads(report_json.read_text())
+        report["ablations"] = result
+        write_outputs(report, out_dir)
+    typer.echo("\n" + ablation.markdown(result))

@@ -54,6 +54,7 @@ class SealConfig:
     ctc_vocab: list[int] = field(default_factory=list)  # text-encoder token ids the CTC head predicts
     trainable_text_layers: int = 0  # top text-encoder layers copied and fine-tuned for speech
     shared_layer: bool = True
+    speech_pooling: str = "mean"  # "mean" | "max" | "cls": how the speech tower's sequence becomes one vector
 
 
 def fingerprint(model_dir: str | Path) -> str:
@@ -275,8 +276,19 @@ class SealModel(nn.Module):
         for layer in list(self.frozen_layers) + list(self.speech_top_layers):
             hidden = layer(hidden, attention_mask=bias)
             hidden = hidden[0] if isinstance(hidden, tuple) else hidden
-        pooled = masked_mean(hidden, seq_mask)
+        pooled = self._pool(hidden, seq_mask)
         return SpeechOutput(self._project(pooled), ctc_log_probs, ctc_lengths)
+
+    def _pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean matches how the text tower pools (MiniLM's sentence-transformers recipe); max and
+        [CLS] are the alternatives the pooling ablation compares."""
+        if self.config.speech_pooling == "mean":
+            return masked_mean(hidden, mask)
+        if self.config.speech_pooling == "max":
+            return hidden.masked_fill(mask[..., None] == 0, torch.finfo(hidden.dtype).min).amax(1)
+        if self.config.speech_pooling == "cls":
+            return hidden[:, 0]
+        raise ValueError(f"unknown speech_pooling {self.config.speech_pooling!r} (mean | max | cls)")
 
     # ----- public encode API -----------------------------------------------------------------
     @torch.inference_mode()

@@ -61,6 +61,7 @@ class TrainConfig:
     conv_kernel: int = 5
     conv_stride: int = 4
     trainable_text_layers: int = 0
+    speech_pooling: str = "mean"
     max_shards: int | None = None
     threads: int = 2
     eval_every: int = 250
@@ -229,6 +230,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     config = type(base.config)(**{
         **asdict(base.config), "ctc_vocab": ctc_vocab, "conv_kernel": cfg.conv_kernel,
         "conv_stride": cfg.conv_stride, "trainable_text_layers": cfg.trainable_text_layers,
+        "speech_pooling": cfg.speech_pooling,
     })
     model = SealModel(config, None, base.text_encoder)
     class_of = {token: k + 1 for k, token in enumerate(ctc_vocab)}

@@ -43,6 +43,34 @@ def load_16k(path: Path) -> np.ndarray:
     return decode_audio(str(path), sampling_rate=16000)
 
 
+TINY_PASSAGES = [
+    ("p1", "The Eiffel Tower was built in Paris between 1887 and 1889. It is made of wrought iron."),
+    ("p2", "Mount Everest is the highest mountain on Earth. It lies in the Himalayas."),
+    ("p3", "The Amazon river flows through South America. It carries more water than any other river."),
+    ("p4", "Photosynthesis turns light into chemical energy. Plants store it as sugar."),
+]
+TINY_QUESTIONS = [
+    ("q1", "when was the eiffel tower built", "p1"),
+    ("q2", "what is the highest mountain on earth", "p2"),
+    ("q3", "which river carries the most water", "p3"),
+    ("q4", "how do plants store energy from light", "p4"),
+]
+
+
+def write_tiny_corpus(folder: Path) -> Path:
+    """A four-passage training corpus in `seal-rag data corpus`'s format, for tiny training runs."""
+    import json
+
+    folder.mkdir(parents=True)
+    with open(folder / "passages.jsonl", "w") as fh:
+        for pid, text in TINY_PASSAGES:
+            fh.write(json.dumps({"id": pid, "text": text, "title": "", "source": "test", "split": "train"}) + "\n")
+    with open(folder / "questions.jsonl", "w") as fh:
+        for qid, text, gold in TINY_QUESTIONS:
+            fh.write(json.dumps({"id": qid + "0", "text": text, "gold": [gold], "source": "test", "split": "train"}) + "\n")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def question_wav(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("audio") / "question.wav"
@@ -113,8 +141,13 @@ def chroma_server(tmp_path_factory):
         stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    client = chromadb.HttpClient(host="127.0.0.1", port=port, settings=chromadb.Settings(anonymized_telemetry=False))
-    wait_for_server(lambda: bool(client.heartbeat()), process, log.name, "chroma run", 60, 0.3)
+
+    def ready() -> bool:
+        # HttpClient connects in its constructor, so it is built inside the poll, not before it.
+        client = chromadb.HttpClient(host="127.0.0.1", port=port, settings=chromadb.Settings(anonymized_telemetry=False))
+        return bool(client.heartbeat())
+
+    wait_for_server(ready, process, log.name, "chroma run", 60, 0.3)
     yield url
     process.terminate()
     process.wait(timeout=20)

@@ -151,19 +151,36 @@ def read_jsonl(path: Path) -> list[dict]:
 SDIST = "bigbench-1.0.0.tar.gz"
 
 
-def download_sdist(dest: Path) -> Path:
-    """Fetch the sdist from PyPI without installing it (it pins an old TensorFlow stack)."""
-    import subprocess
-    import sys
+SDIST_SHA256 = "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2"
+SIMPLE_INDEX = "https://pypi.org/simple/bigbench/"
+
+
+def download_sdist(dest: Path, index_url: str = SIMPLE_INDEX) -> Path:
+    """Fetch the sdist from PyPI's simple index without installing it (it pins an old
+    TensorFlow stack). Not `pip download`: newer pips build the sdist's metadata first, and
+    bigbench declares a direct-URL dependency that they refuse. The file is checked against
+    its pinned SHA-256."""
+    import hashlib
+    import re
+    import urllib.request
 
     target = dest / SDIST
-    if not target.exists():
-        dest.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
-             "bigbench==1.0.0", "-d", str(dest)],
-            check=True,
-        )
+    if target.exists():
+        return target
+    dest.mkdir(parents=True, exist_ok=True)
+    with urllib.request.urlopen(index_url, timeout=60) as response:
+        page = response.read().decode()
+    match = re.search(rf'href="([^"#]+/{re.escape(SDIST)})#sha256=([0-9a-f]+)"', page)
+    if not match or match.group(2) != SDIST_SHA256:
+        raise RuntimeError(f"{SDIST} with sha256 {SDIST_SHA256} not listed at {index_url}")
+    partial = target.with_suffix(".part")
+    with urllib.request.urlopen(match.group(1), timeout=300) as response, open(partial, "wb") as fh:
+        fh.write(response.read())
+    digest = hashlib.sha256(partial.read_bytes()).hexdigest()
+    if digest != SDIST_SHA256:
+        partial.unlink()
+        raise RuntimeError(f"downloaded {SDIST} has sha256 {digest}, expected {SDIST_SHA256}")
+    partial.rename(target)
     return target
 
 

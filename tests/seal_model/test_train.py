@@ -13,36 +13,13 @@ from seal_model.data.speech_cache import build_speech_cache, load_shards
 from seal_model.model import SealModel
 from seal_model.speech_encoder import WhisperSpeechEncoder
 from seal_model.train import TrainConfig, train
-
-PASSAGES = [
-    ("p1", "The Eiffel Tower was built in Paris between 1887 and 1889. It is made of wrought iron."),
-    ("p2", "Mount Everest is the highest mountain on Earth. It lies in the Himalayas."),
-    ("p3", "The Amazon river flows through South America. It carries more water than any other river."),
-    ("p4", "Photosynthesis turns light into chemical energy. Plants store it as sugar."),
-]
-QUESTIONS = [
-    ("q1", "when was the eiffel tower built", "p1"),
-    ("q2", "what is the highest mountain on earth", "p2"),
-    ("q3", "which river carries the most water", "p3"),
-    ("q4", "how do plants store energy from light", "p4"),
-]
-
-
-def _corpus(folder):
-    folder.mkdir()
-    with open(folder / "passages.jsonl", "w") as fh:
-        for pid, text in PASSAGES:
-            fh.write(json.dumps({"id": pid, "text": text, "title": "", "source": "test", "split": "train"}) + "\n")
-    with open(folder / "questions.jsonl", "w") as fh:
-        for qid, text, gold in QUESTIONS:
-            fh.write(json.dumps({"id": qid + "0", "text": text, "gold": [gold], "source": "test", "split": "train"}) + "\n")
-    return folder
+from tests.conftest import write_tiny_corpus
 
 
 def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     whisper_dir = resolve_model_dir(replace(settings, whisper="tiny.en"), "whisper")
     text_dir = resolve_model_dir(settings, "text_encoder")
-    corpus = _corpus(tmp_path / "corpus")
+    corpus = write_tiny_corpus(tmp_path / "corpus")
     cache = tmp_path / "speech" / "tiny"
     written = build_speech_cache(corpus, cache, WhisperSpeechEncoder(whisper_dir), log=lambda _m: None)
     clips = load_shards(cache)
