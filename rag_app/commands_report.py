@@ -45,10 +45,11 @@ def ablate_command(
     ctx: typer.Context,
     runs_dir: Optional[Path] = typer.Option(None, help="Where the variant runs go (default HOME/runs/ablation); reruns resume."),
     out_dir: Path = typer.Option(Path("docs/results"), "--out", help="ablation.json/.png go here; report.md and the README block are redrawn."),
-    variants: str = typer.Option("stride1,stride2,stride4,stride8,no-stage1,pool-max,pool-cls",
-                                 help="Comma-separated variant names."),
-    stage1_steps: int = typer.Option(150),
-    stage2_steps: int = typer.Option(250),
+    variants: str = typer.Option("stride4,stride8,stride2,no-stage1,pool-max,stride1,pool-cls,ctc-stride4,ctc-stride8",
+                                 help="Comma-separated variant names, trained in this order (cheapest first)."),
+    stage1_steps: int = typer.Option(100),
+    stage2_steps: int = typer.Option(150),
+    stage0_steps: int = typer.Option(200, help="CTC warm-up steps (CTC variants only)."),
     batch_size: int = typer.Option(32),
     max_shards: int = typer.Option(20, help="Feature shards every variant trains on."),
     threads: int = typer.Option(2),
@@ -73,8 +74,10 @@ def ablate_command(
     unknown = sorted(set(names) - {v.name for v in ablation.VARIANTS})
     if unknown:
         raise typer.BadParameter(f"unknown variant(s) {unknown}; known: {[v.name for v in ablation.VARIANTS]}")
-    chosen = [v for v in ablation.VARIANTS if v.name in names]
-    budget = ablation.Budget(stage1_steps, stage2_steps, batch_size, max_shards, threads)
+    by_name = {v.name: v for v in ablation.VARIANTS}
+    chosen = [by_name[n] for n in dict.fromkeys(names)]
+    budget = ablation.Budget(stage1_steps=stage1_steps, stage2_steps=stage2_steps, stage0_steps=stage0_steps,
+                             batch_size=batch_size, max_shards=max_shards, threads=threads)
     base = TrainConfig(run_dir="", cache_dir=str(cache_dir), corpus_dir=str(settings.data_dir / "corpus"),
                        whisper_dir=str(whisper_dir), text_dir=str(resolve_model_dir(settings, "text_encoder")))
     clips = sample_question_clips(budget.latency_clips, "piper:joe")

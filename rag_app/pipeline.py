@@ -155,38 +155,40 @@ class Pipeline:
         clock.stage("search", t)
         yield TurnEvent("passages", passages)
 
-        if not generate:
-            trace.total_ms = (time.perf_counter() - clock.start) * 1000
-            yield TurnEvent("trace", trace)
-            return
+        if generate:
+            yield from self._generate(question, passages, history, trace, clock)
+        trace.models = self._models()  # again: a server's model name is known once it has answered
+        trace.total_ms = (time.perf_counter() - clock.start) * 1000
+        yield TurnEvent("trace", trace)
+
+    def _generate(self, question: str, passages: list[Passage], history: list[tuple[str, str]] | None,
+                  trace: Trace, clock: _Clock) -> Iterator[TurnEvent]:
+        """Prompt, streamed answer and citations; an unreachable LLM degrades to passages only."""
         t = time.perf_counter()
         messages = build_messages(question or "(inaudible question)", passages, history)
         clock.stage("prompt", t)
         if self.llm is None:
             yield TurnEvent("notice", "no LLM configured: showing the retrieved passages only")
+            return
+        t = time.perf_counter()
+        first = None
+        answer_text: list[str] = []
+        try:
+            for piece in self.llm.stream(messages, self.max_new_tokens):
+                if first is None:
+                    first = time.perf_counter()
+                    clock.stage("first_token", t)
+                    trace.first_token_ms = (first - clock.start) * 1000
+                answer_text.append(piece)
+                yield TurnEvent("token", piece)
+        except LLMError as exc:
+            yield TurnEvent("notice", f"{exc}; showing the retrieved passages only")
+        if first is not None:
+            clock.stage("generation", first)
         else:
-            t = time.perf_counter()
-            first = None
-            answer_text: list[str] = []
-            try:
-                for piece in self.llm.stream(messages, self.max_new_tokens):
-                    if first is None:
-                        first = time.perf_counter()
-                        clock.stage("first_token", t)
-                        trace.first_token_ms = (first - clock.start) * 1000
-                    answer_text.append(piece)
-                    yield TurnEvent("token", piece)
-            except LLMError as exc:
-                yield TurnEvent("notice", f"{exc}; showing the retrieved passages only")
-            if first is not None:
-                clock.stage("generation", first)
-            else:
-                clock.stage("first_token", t)
-            if answer_text:
-                yield TurnEvent("citations", find_citations("".join(answer_text), passages))
-        trace.models = self._models()  # again: a server's model name is known once it has answered
-        trace.total_ms = (time.perf_counter() - clock.start) * 1000
-        yield TurnEvent("trace", trace)
+            clock.stage("first_token", t)
+        if answer_text:
+            yield TurnEvent("citations", find_citations("".join(answer_text), passages))
 
     def _models(self) -> dict[str, str]:
         config = getattr(self.seal, "config", None)

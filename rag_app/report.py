@@ -9,7 +9,6 @@ Results block is regenerated from it.
 from __future__ import annotations
 
 import json
-import platform
 import resource
 import tempfile
 import time
@@ -23,6 +22,7 @@ from rag_app.ablation import markdown as ablation_markdown
 from rag_app.bench import STAGE_ORDER, bench_search, bench_turn, sample_kb_pipeline, sample_question_clips
 from rag_app.evaluate import evaluate, passage_index, percentiles
 from rag_app.perturb import CONDITIONS
+from seal_model.device import describe_device
 
 Log = Callable[[str], None]
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,14 +39,6 @@ class ReportPlan:
     @classmethod
     def quick(cls) -> "ReportPlan":
         return cls(retrieval_queries=100, robustness_queries=40, turn_questions=30, search_sizes=(1_000, 10_000))
-
-
-def _device_line() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return f"cuda: {torch.cuda.get_device_name(0)}"
-    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads"
 
 
 def retrieval_and_robustness(set_dir: Path, seal, transcriber, plan: ReportPlan, log: Log, robustness: bool = True) -> dict:
@@ -123,7 +115,7 @@ def run_report(settings, set_dirs: list[Path], out_dir: Path, plan: ReportPlan, 
     from seal_model.device import resolve_device
 
     started = time.perf_counter()
-    result: dict = {"device": _device_line(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    result: dict = {"device": describe_device(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                     "checkpoint": str(resolve_seal_checkpoint(settings).relative_to(ROOT))
                     if resolve_seal_checkpoint(settings).is_relative_to(ROOT) else str(resolve_seal_checkpoint(settings)),
                     "plan": asdict(plan)}

@@ -13,3 +13,12 @@ def resolve_device(choice: str = "auto") -> torch.device:
     if choice not in ("cpu", "cuda"):
         raise ValueError(f"unknown device {choice!r}: use auto, cpu or cuda")
     return torch.device(choice)
+
+
+def describe_device() -> str:
+    """The line every reported figure carries, so CPU and GPU numbers are never mixed up."""
+    import platform
+
+    if torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads"

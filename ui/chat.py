@@ -16,11 +16,11 @@ from ui.status import status_markdown
 
 MODE_CHOICES = [("SEAL (speech embedding)", "seal"), ("ASR (transcribe first)", "asr"), ("Both, side by side", "both")]
 USER_ERRORS = (AudioError, NoSpeechError, KnowledgeBaseError, ValueError)
-HISTORY_TURNS = 3  # past exchanges that go into the prompt
 
 
 def _turn(pipeline: Pipeline, audio, text: str, mode: str, history: list, generate: bool = True) -> Iterator[tuple[str, object]]:
-    for event in pipeline.answer(audio=audio, text=text, mode=mode, history=history[-HISTORY_TURNS:], generate=generate):
+    # the whole history goes in; build_messages keeps the recent turns
+    for event in pipeline.answer(audio=audio, text=text, mode=mode, history=history, generate=generate):
         yield event.kind, event.data
 
 

@@ -22,21 +22,23 @@ def test_variants_share_a_budget_and_differ_in_one_choice(settings, tmp_path):
     base = TrainConfig(run_dir="", cache_dir=str(cache), corpus_dir=str(corpus), whisper_dir=str(whisper_dir),
                        text_dir=str(resolve_model_dir(settings, "text_encoder")), warmup_steps=2, dev_kb_size=4,
                        hard_negatives=1)
-    budget = Budget(stage1_steps=3, stage2_steps=2, batch_size=8, max_shards=1, latency_clips=2)
+    budget = Budget(stage1_steps=3, stage2_steps=2, stage0_steps=2, batch_size=8, max_shards=1, latency_clips=2)
     clips = [synthesize("flite:slt", "when was the eiffel tower built"), synthesize("flite:slt", "how tall is everest")]
-    chosen = tuple(v for v in VARIANTS if v.name in ("stride2", "stride8", "no-stage1", "pool-cls"))
+    chosen = tuple(v for v in VARIANTS if v.name in ("stride2", "stride8", "no-stage1", "pool-cls", "ctc-stride4"))
 
     result = run_ablations(base, tmp_path / "runs", budget, clips, chosen, log=lambda _m: None)
 
     rows = {r["name"]: r for r in result["rows"]}
-    assert list(rows) == ["stride2", "stride8", "no-stage1", "pool-cls"]
+    assert list(rows) == ["stride2", "stride8", "no-stage1", "pool-cls", "ctc-stride4"]
+    expected = {"no-stage1": ["2"] * 5, "ctc-stride4": ["0"] * 2 + ["1"] * 3 + ["2"] * 2}
     for name, row in rows.items():
         stages = [r["stage"] for r in csv.DictReader(open(tmp_path / "runs" / name / "loss.csv"))]
-        assert len(stages) == 5 and row["steps"] == 5  # the same number of steps for every variant
-        assert stages == (["2"] * 5 if name == "no-stage1" else ["1"] * 3 + ["2"] * 2)
-        assert 0.0 <= row["dev_top1"] <= row["dev_top10"] <= 1.0 and row["p50_ms"] > 0
+        # the same stage-1 + stage-2 budget for every variant; CTC adds only its warm-up
+        assert stages == expected.get(name, ["1"] * 3 + ["2"] * 2) and row["steps"] == len(stages)
+        assert 0.0 <= row["dev_top1"] <= row["dev_top10"] <= 1.0 and row["dev_median_rank"] >= 1 and row["p50_ms"] > 0
     # a larger stride hands the text layers fewer tokens for the same clips
     assert rows["stride2"]["text_layer_tokens_mean"] > 3 * rows["stride8"]["text_layer_tokens_mean"] - 6
+    assert rows["ctc-stride4"]["length_adapter"] == "ctc" and rows["ctc-stride4"]["text_layer_tokens_mean"] >= 2
 
     # rerunning finds every run finished: nothing retrains, the table is the same
     again = run_ablations(base, tmp_path / "runs", budget, clips, chosen[:1], log=lambda _m: None)
