@@ -175,8 +175,9 @@ def plot(ablation: dict, path: Path) -> None:
     twin.plot([r["conv_stride"] for r in strides], [r["p50_ms"] for r in strides], color="grey", linestyle="--",
               marker="^", label="speech p50 (ms)")
     twin.set_ylabel("ms")
-    fig.legend(loc="upper center", ncol=2, fontsize=8)
-    ax.set_title("stride ablation", pad=22)
+    lines = ax.get_lines() + twin.get_lines()
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper center", fontsize=8)
+    ax.set_title("stride ablation (conv adapter)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
