@@ -33,7 +33,7 @@ Log = Callable[[str], None]
 @dataclass(frozen=True)
 class Variant:
     name: str
-    ablates: str  # which question this run answers: "stride" | "stage1" | "pooling"
+    ablates: str  # which question this run answers: "stride" | "stage1" | "pooling" | "ctc stride"
     conv_stride: int = 4
     stage1: bool = True
     pooling: str = "mean"
@@ -57,8 +57,8 @@ VARIANTS = (
 
 @dataclass
 class Budget:
-    """Steps are split between the stages; with stage 1 off, stage 2 gets all of them, so every
-    variant trains for the same number of steps."""
+    """Steps are split between stages 1 and 2; with stage 1 off, stage 2 gets all of them, so
+    every variant has the same contrastive budget. CTC variants add their warm-up before it."""
 
     stage1_steps: int = 100
     stage2_steps: int = 150
@@ -92,7 +92,8 @@ def training_cost(run_dir: Path) -> dict:
 
 def speech_latency(model, clips: list[np.ndarray]) -> dict:
     """Waveform -> embedding, one clip at a time as the app does it, after one warm-up call;
-    and how many tokens the text layers see (after the CTC collapse where there is one)."""
+    and how many tokens the text layers read (after the CTC collapse where there is one). The
+    count needs a second, untimed pass: `embed_speech` returns only the embedding."""
     import torch
 
     model.embed_speech(clips[:1])
@@ -103,18 +104,16 @@ def speech_latency(model, clips: list[np.ndarray]) -> dict:
         times.append((time.perf_counter() - start) * 1000)
         with torch.inference_mode():
             states, mask = model.speech_encoder(*model.speech_encoder.log_mel([clip]))
-            frames, frame_mask = model.adapter(states.float(), mask.float())
-            if model.config.length_adapter == "ctc":
-                frame_mask = model._collapse(frames, frame_mask)[1]
-        tokens.append(int(frame_mask.sum()) + 2)  # + [CLS], [SEP]
+            tokens.append(int(model.text_layer_inputs(states, mask)[1].sum()))
     return {**percentiles(times), "text_layer_tokens_mean": float(np.mean(tokens))}
 
 
 def run_ablations(base: TrainConfig, runs_dir: Path, budget: Budget, clips: list[np.ndarray],
                   variants: tuple[Variant, ...] = VARIANTS, log: Log = print) -> dict:
     """Train every variant (resuming finished or interrupted runs), then measure them all in
-    one pass: dev retrieval on the very dev questions and dev KB the runs used (rebuilt with
-    the same seed) and speech latency, so no figure depends on when its run happened."""
+    one pass: dev retrieval on one dev KB for every variant (drawn as train() draws it for the
+    conv runs, same seed; the CTC runs drew their own during training) and speech latency,
+    so no figure depends on when its run happened."""
     configs = {v.name: variant_config(base, v, budget, runs_dir) for v in variants}
     for variant in variants:
         log(f"== {variant.name}: stride {variant.conv_stride}, stage 1 {'on' if variant.stage1 else 'off'}, "
@@ -126,7 +125,7 @@ def run_ablations(base: TrainConfig, runs_dir: Path, budget: Budget, clips: list
     rows = []
     for variant in variants:
         model = SealModel.load(Path(configs[variant.name].run_dir) / "checkpoint", base.whisper_dir, base.text_dir)
-        if not data.vectors:  # the dev KB is drawn exactly as train() draws it for these runs
+        if not data.vectors:  # the dev KB, drawn once with the conv runs' seed and order
             data.prepare_contrastive(model, random.Random(first.seed))
         dev_idx = data.indices("question", "dev")[:600]
         row = {**asdict(variant), **training_cost(Path(configs[variant.name].run_dir)),

@@ -261,8 +261,9 @@ class SealModel(nn.Module):
         log_probs = self.adapter.ctc_head(frames).log_softmax(-1)
         return SpeechOutput(frames.new_zeros(0), log_probs, frame_mask.sum(1).long())
 
-    def speech_forward(self, states: torch.Tensor, mask: torch.Tensor) -> SpeechOutput:
-        """Whisper encoder states (B, T, d) with frame mask -> embeddings (+ CTC outputs)."""
+    def text_layer_inputs(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """The sequence the text encoder's layers read (inputs, mask, with [CLS]/[SEP]) and the
+        CTC outputs where the length adapter has them: adapter, then collapse or MLP."""
         frames, frame_mask = self.adapter(states.to(self.device).float(), mask.to(self.device).float())
         ctc_log_probs = ctc_lengths = None
         if self.config.length_adapter == "ctc":
@@ -270,6 +271,11 @@ class SealModel(nn.Module):
         else:
             inputs, seq_mask = self.adapter.mlp(frames), frame_mask
         inputs, seq_mask = self._wrap_special(inputs, seq_mask)
+        return inputs, seq_mask, ctc_log_probs, ctc_lengths
+
+    def speech_forward(self, states: torch.Tensor, mask: torch.Tensor) -> SpeechOutput:
+        """Whisper encoder states (B, T, d) with frame mask -> embeddings (+ CTC outputs)."""
+        inputs, seq_mask, ctc_log_probs, ctc_lengths = self.text_layer_inputs(states, mask)
         bert = self.text_encoder.transformer
         hidden = bert.embeddings(inputs_embeds=inputs)
         bias = key_padding_bias(seq_mask, hidden.dtype)

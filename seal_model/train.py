@@ -152,9 +152,10 @@ def dev_retrieval(model: SealModel, clips, dev_idx, passage_ids, passage_vecs) -
         for clip, row in zip(batch, scores):
             gold = [row_of[g] for g in clip.item.gold if g in row_of]
             ranks.append(int((row > row[gold].max()).sum()) + 1 if gold else len(passage_ids) + 1)
-    ranks_array = np.array(ranks or [len(passage_ids) + 1])
-    return {"dev_top1": float((ranks_array == 1).mean()) if ranks else 0.0,
-            "dev_top10": float((ranks_array <= 10).mean()) if ranks else 0.0,
+    if not ranks:  # no dev questions: nothing found, the gold passage ranked past the end
+        return {"dev_top1": 0.0, "dev_top10": 0.0, "dev_median_rank": float(len(passage_ids) + 1)}
+    ranks_array = np.array(ranks)
+    return {"dev_top1": float((ranks_array == 1).mean()), "dev_top10": float((ranks_array <= 10).mean()),
             "dev_median_rank": float(np.median(ranks_array))}
 
 
