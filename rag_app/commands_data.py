@@ -28,23 +28,28 @@ def speech(
     worker: int = typer.Option(0, help="This worker's index (several can share the list)."),
     workers: int = typer.Option(1, help="How many workers share the list."),
     max_shards: int = typer.Option(None, help="Stop after this many shards of the list."),
+    shards: str = typer.Option(None, help="Only these shards of the list, e.g. 55-84,133-162."),
     threads: int = typer.Option(1, help="torch threads for the Whisper encoder."),
 ) -> None:
     """Synthesize training speech and cache trimmed Whisper features (resumable)."""
     import torch
 
     from rag_app.model_store import resolve_model_dir
-    from seal_model.data.speech_cache import build_speech_cache
+    from seal_model.data.speech_cache import build_speech_cache, parse_shard_spec
     from seal_model.device import resolve_device
     from seal_model.speech_encoder import WhisperSpeechEncoder
 
     settings = _settings(ctx)
+    try:
+        only = parse_shard_spec(shards) if shards else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--shards") from None
     torch.set_num_threads(threads)
     whisper_dir = resolve_model_dir(settings, "whisper")
     encoder = WhisperSpeechEncoder(whisper_dir).to(resolve_device(settings.device))
     cache_dir = settings.data_dir / "speech" / whisper_dir.name
     written = build_speech_cache(
-        settings.data_dir / "corpus", cache_dir, encoder, max_shards, worker, workers, log=typer.echo
+        settings.data_dir / "corpus", cache_dir, encoder, max_shards, worker, workers, log=typer.echo, only=only
     )
     typer.echo(f"{written} shard(s) written to {cache_dir}")
 

@@ -31,6 +31,9 @@ def train_command(
     trainable_text_layers: int = typer.Option(0, help="Top text-encoder layers fine-tuned on the speech side."),
     speech_pooling: str = typer.Option("mean", help="mean | max | cls (speech tower only)."),
     max_shards: Optional[int] = typer.Option(None, help="Use only the first N feature shards."),
+    shards: Optional[str] = typer.Option(None, help="Use only these feature shards, e.g. 55-84,133-162."),
+    init_from: Optional[Path] = typer.Option(None, help="Warm start from this checkpoint folder (its architecture wins)."),
+    cosent_weight: float = typer.Option(0.0, help="Weight of the CoSENT term in stage 2 (0 = off)."),
     threads: int = typer.Option(2),
     seed: int = typer.Option(0),
     eval_every: int = typer.Option(250),
@@ -51,6 +54,7 @@ def train_command(
         temperature=temperature, hard_negatives=hard_negatives, length_adapter=length_adapter,
         conv_kernel=conv_kernel, conv_stride=conv_stride, ctc_weight=ctc_weight,
         trainable_text_layers=trainable_text_layers, speech_pooling=speech_pooling, max_shards=max_shards, threads=threads, eval_every=eval_every,
+        shards=shards, init_from=str(init_from) if init_from else None, cosent_weight=cosent_weight,
     )
     checkpoint = train(cfg, log=typer.echo)
     typer.echo(f"checkpoint: {checkpoint}")
@@ -102,7 +106,7 @@ def eval_command(
 def ship_command(
     ctx: typer.Context,
     run_dir: Path = typer.Option(..., help="Training run folder (has checkpoint/, loss.csv)."),
-    shards: int = typer.Option(..., help="Feature shards the run trained on (its log says)."),
+    shards: Optional[int] = typer.Option(None, help="First N feature shards the run trained on (default: its train_config)."),
     eval_json: Optional[Path] = typer.Option(None, help="`seal-rag eval --json` output to put in the card."),
     out_dir: Optional[Path] = typer.Option(None, help="Default: the checkpoint the app ships with."),
 ) -> None:
@@ -112,6 +116,11 @@ def ship_command(
 
     settings = _settings(ctx)
     cache_dir = settings.data_dir / "speech" / resolve_model_dir(settings, "whisper").name
+    from seal_model.data.speech_cache import parse_shard_spec
+
     report = json.loads(eval_json.read_text()) if eval_json else None
-    out = write_card(run_dir, out_dir or DEFAULT_CHECKPOINT, data_stats(cache_dir, shards), report)
+    config = json.loads((run_dir / "train_config.json").read_text())
+    only = parse_shard_spec(config["shards"]) if config.get("shards") else None
+    stats = data_stats(cache_dir, shards or config.get("max_shards"), only)
+    out = write_card(run_dir, out_dir or DEFAULT_CHECKPOINT, stats, report)
     typer.echo(f"shipped {run_dir / 'checkpoint'} -> {out}")

@@ -7,7 +7,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from seal_model.data.speech_cache import load_shards
+from seal_model.data.speech_cache import load_shards, selected_shard_paths
 
 
 def training_seconds(rows: list[dict]) -> float:
@@ -21,11 +21,11 @@ def training_seconds(rows: list[dict]) -> float:
     return total + last
 
 
-def data_stats(cache_dir: Path, shards: int) -> dict:
-    clips = load_shards(cache_dir, shards)
+def data_stats(cache_dir: Path, limit: int | None = None, only: list[int] | None = None) -> dict:
+    clips = load_shards(cache_dir, limit, only)
     train = [c for c in clips if c.item.split == "train"]
     return {
-        "shards": shards,
+        "shards": len(selected_shard_paths(cache_dir, limit, only)),
         "clips": len(clips),
         "train_clips": len(train),
         "dev_clips": len(clips) - len(train),
@@ -49,6 +49,21 @@ def _eval_table(report: dict) -> list[str]:
     for mode, lat in report["latency"].items():
         lines.append(f"| {mode} | {lat['p50_ms']:.1f} | {lat['p95_ms']:.1f} |")
     return lines
+
+
+def _earlier_training(config: dict) -> list[str]:
+    """A warm-started run carries the data and training of the checkpoint it started from."""
+    if not config.get("init_from"):
+        return []
+    lines = ["## Before this run: the checkpoint it started from", "", f"Warm-started from `{config['init_from']}`."]
+    earlier = Path(config["init_from"]) / "DATA_CARD.md"
+    if earlier.exists():
+        text = earlier.read_text()
+        begin, end = text.find("## Training data"), text.find("![losses]")
+        if begin >= 0:
+            body = text[begin : end if end > begin else None].strip().replace("## ", "### ")
+            lines += ["", body]
+    return lines + [""]
 
 
 def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | None) -> Path:
@@ -92,13 +107,14 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
         f"- Steps: CTC warm-up {config.get('stage0_steps', 0)}, stage 1 {config['stage1_steps']}, "
         f"stage 2 {config['stage2_steps']}; batch {config['batch_size']}; lr {config['lr']} "
         f"(stage 2 x{config['stage2_lr_scale']}); temperature {config['temperature']}; "
-        f"{config['hard_negatives']} mined hard negatives per question; seed {config['seed']}.",
+        f"{config['hard_negatives']} mined hard negatives per question; "
+        f"CoSENT weight {config.get('cosent_weight', 0.0)}; seed {config['seed']}.",
         f"- Wall time: {seconds / 60:.0f} min on {config['threads']} CPU threads.",
     ]
     if dev:
         lines.append(f"- Dev retrieval (training voices, dev split) at the end: Top-1 {float(dev[-1]['dev_top1']):.3f}, "
                      f"Top-10 {float(dev[-1]['dev_top10']):.3f}.")
-    lines += ["", "![losses](loss.png)", ""]
+    lines += ["", "![losses](loss.png)", ""] + _earlier_training(config)
     if eval_report:
         lines += [f"## Held-out evaluation: `{eval_report['set_name']}`, {eval_report['passages']} passages, "
                   f"device {eval_report['device']}", ""] + _eval_table(eval_report)

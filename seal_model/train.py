@@ -8,6 +8,12 @@ so different sentences stay apart.
 Stage 2 (retrieval): spoken questions -> gold passage by InfoNCE over the batch's passages
 plus mined hard negatives (the passages the text tower ranks highest for the question's own
 text that are not gold), keeping the stage-1 terms so the speech side does not drift.
+Optionally (`cosent_weight`) a CoSENT term teaches the speech side the text tower's graded
+ranking of the batch's passages for the same words. There is no class label in this data that
+a retrieval user cares about (the source dataset is not one), so the paper's contrastive
+classification task has nothing to train on here.
+A run can warm-start from a shipped checkpoint (`init_from`) and train on a chosen set of
+shards (`shards`), e.g. the questions again in new voices, without rebuilding earlier data.
 
 The text encoder is frozen, so its pooled vectors for every text are computed once and the
 shared layer is applied on the fly; only adapter, CTC head, shared layer (and optional
@@ -31,7 +37,7 @@ import torch
 from torch import nn
 
 from seal_model.data.bigbench import read_jsonl
-from seal_model.data.speech_cache import CachedClip
+from seal_model.data.speech_cache import CachedClip, parse_shard_spec, selected_shard_paths
 from seal_model.model import SealModel
 
 
@@ -63,6 +69,10 @@ class TrainConfig:
     trainable_text_layers: int = 0
     speech_pooling: str = "mean"
     max_shards: int | None = None
+    shards: str | None = None  # e.g. "55-84,133-162": these shards instead of a prefix
+    init_from: str | None = None  # warm start: a checkpoint folder whose architecture and weights we continue
+    cosent_weight: float = 0.0
+    cosent_scale: float = 20.0
     threads: int = 2
     eval_every: int = 250
     dev_kb_size: int = 5000
@@ -127,6 +137,19 @@ def info_nce(queries: torch.Tensor, keys: torch.Tensor, targets: torch.Tensor, t
     return nn.functional.cross_entropy(queries @ keys.T / temperature, targets)
 
 
+def cosent(scores: torch.Tensor, teacher: torch.Tensor, scale: float) -> torch.Tensor:
+    """CoSENT (Su 2022) on graded similarity: for every pair of cells in a row that the teacher
+    orders (teacher[i, a] > teacher[i, b]), penalise exp(scale * (score[i, b] - score[i, a])).
+
+    Rows are spoken questions, columns the batch's passages; the teacher is the frozen text
+    tower's cosine for the question's own words (gold set above everything), so the speech side
+    learns the text side's whole ranking, not only which passage is gold."""
+    violation = scale * (scores[:, None, :] - scores[:, :, None])  # [i, a, b] = s_ib - s_ia
+    ordered = teacher[:, :, None] > teacher[:, None, :]  # a above b
+    terms = violation.masked_fill(~ordered, float("-inf")).flatten()
+    return torch.logsumexp(torch.cat([torch.zeros(1, dtype=terms.dtype), terms]), dim=0)
+
+
 def ctc_loss(model: SealModel, log_probs: torch.Tensor, lengths: torch.Tensor, texts: list[str], class_of: dict[int, int]) -> torch.Tensor:
     tokenizer = model.text_encoder.tokenizer
     other = len(class_of) + 1
@@ -178,7 +201,8 @@ class TrainingData:
         self.reload()
 
     def reload(self) -> None:
-        paths = sorted(Path(self.cfg.cache_dir).glob("shard_*.npz"))[: self.cfg.max_shards]
+        only = parse_shard_spec(self.cfg.shards) if self.cfg.shards else None
+        paths = selected_shard_paths(Path(self.cfg.cache_dir), self.cfg.max_shards, only)
         if len(paths) > self.shards_loaded:
             from seal_model.data.speech_cache import load_shard
 
@@ -190,6 +214,14 @@ class TrainingData:
 
     def indices(self, kind: str | None, split: str) -> list[int]:
         return [i for i, c in enumerate(self.clips) if c.item.split == split and (kind is None or c.item.kind == kind)]
+
+    def teacher_scores(self, questions: list[str], passage_ids: list[str]) -> torch.Tensor:
+        """The frozen text tower's cosine of each question's own words with each passage."""
+        q = nn.functional.normalize(torch.from_numpy(np.stack([self.vectors[t] for t in questions])), dim=-1)
+        p = nn.functional.normalize(
+            torch.from_numpy(np.stack([self.vectors[self.passages[i]["text"]] for i in passage_ids])), dim=-1
+        )
+        return q.float() @ p.float().T
 
     def prepare_contrastive(self, model: SealModel, rng: random.Random) -> None:
         cfg = self.cfg
@@ -223,21 +255,28 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     torch.set_num_threads(cfg.threads)
 
     data = TrainingData(cfg, log)
-    base = SealModel.from_base_models(cfg.whisper_dir, cfg.text_dir, length_adapter=cfg.length_adapter)
-    saved = run_dir / "checkpoint" / "config.json"
-    if (run_dir / "state.pt").exists() and saved.exists():  # resuming: the CTC classes must not move
-        ctc_vocab = json.loads(saved.read_text())["ctc_vocab"]
+    if cfg.init_from:  # warm start: the checkpoint fixes the architecture; its weights are the start
+        start = SealModel.load(cfg.init_from, cfg.whisper_dir, cfg.text_dir)
+        model = SealModel(start.config, None, start.text_encoder)
+        model.load_state_dict(start.trained_state(), strict=False)
+        log(f"warm start from {cfg.init_from} (its architecture; the CTC warm-up is skipped)")
     else:
-        ctc_vocab = choose_ctc_vocab(base.text_encoder.tokenizer, [c.item.text for c in data.clips], cfg.ctc_vocab_size)
-    config = type(base.config)(**{
-        **asdict(base.config), "ctc_vocab": ctc_vocab, "conv_kernel": cfg.conv_kernel,
-        "conv_stride": cfg.conv_stride, "trainable_text_layers": cfg.trainable_text_layers,
-        "speech_pooling": cfg.speech_pooling,
-    })
-    model = SealModel(config, None, base.text_encoder)
+        base = SealModel.from_base_models(cfg.whisper_dir, cfg.text_dir, length_adapter=cfg.length_adapter)
+        saved = run_dir / "checkpoint" / "config.json"
+        if (run_dir / "state.pt").exists() and saved.exists():  # resuming: the CTC classes must not move
+            ctc_vocab = json.loads(saved.read_text())["ctc_vocab"]
+        else:
+            ctc_vocab = choose_ctc_vocab(base.text_encoder.tokenizer, [c.item.text for c in data.clips], cfg.ctc_vocab_size)
+        config = type(base.config)(**{
+            **asdict(base.config), "ctc_vocab": ctc_vocab, "conv_kernel": cfg.conv_kernel,
+            "conv_stride": cfg.conv_stride, "trainable_text_layers": cfg.trainable_text_layers,
+            "speech_pooling": cfg.speech_pooling,
+        })
+        model = SealModel(config, None, base.text_encoder)
+    ctc_vocab = model.config.ctc_vocab
     class_of = {token: k + 1 for k, token in enumerate(ctc_vocab)}
-    use_ctc = cfg.length_adapter == "ctc"
-    stage0 = cfg.stage0_steps if use_ctc else 0
+    use_ctc = model.config.length_adapter == "ctc"
+    stage0 = cfg.stage0_steps if use_ctc and not cfg.init_from else 0
     bounds = (stage0, stage0 + cfg.stage1_steps, stage0 + cfg.stage1_steps + cfg.stage2_steps)
 
     def stage_of(s: int) -> int:
@@ -271,7 +310,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     log_fh = open(log_file, "w" if new_log else "a", newline="")
     writer = csv.writer(log_fh)
     if new_log:
-        writer.writerow(["step", "stage", "loss", "align", "inbatch", "ctc", "retrieval", "lr", "dev_top1", "dev_top10", "seconds"])
+        writer.writerow(["step", "stage", "loss", "align", "inbatch", "ctc", "retrieval", "cosent", "lr", "dev_top1", "dev_top10", "seconds"])
     queue: list[list[int]] = []
     queue_stage = -1
     started = time.perf_counter()
@@ -293,7 +332,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
             group["lr"] = lr_at(step)
         texts = [c.item.text for c in batch]
         zero = torch.zeros(())
-        align = inbatch = retrieval = ctc = zero
+        align = inbatch = retrieval = ctc = similarity = zero
         if stage == 0:
             out = model.ctc_forward(*collate(batch))
             ctc = ctc_loss(model, out.ctc_log_probs, out.ctc_lengths, texts, class_of)
@@ -312,8 +351,12 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
                 keys = text_keys([data.passages[p]["text"] for p in columns])
                 gold = torch.tensor([columns.index(c.item.gold[0]) for c in batch])
                 retrieval = info_nce(out.embedding, keys, gold, cfg.temperature)
+                if cfg.cosent_weight:
+                    teacher = data.teacher_scores(texts, columns)
+                    teacher[torch.arange(len(batch)), gold] = 2.0  # gold above any cosine
+                    similarity = cosent(out.embedding @ keys.T, teacher, cfg.cosent_scale)
             loss = (cfg.align_weight * align + cfg.inbatch_weight * inbatch + cfg.ctc_weight * ctc
-                    + cfg.retrieval_weight * retrieval)
+                    + cfg.retrieval_weight * retrieval + cfg.cosent_weight * similarity)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -330,7 +373,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
             torch.save({"model": model.trained_state(), "optimizer": optimizer.state_dict(), "step": step,
                         "rng": rng, "torch_rng": torch.get_rng_state()}, state_file)
         writer.writerow([step, stage, f"{loss.item():.4f}", f"{align.item():.4f}", f"{inbatch.item():.4f}",
-                         f"{ctc.item():.4f}", f"{retrieval.item():.4f}", f"{lr_at(step - 1):.2e}",
+                         f"{ctc.item():.4f}", f"{retrieval.item():.4f}", f"{similarity.item():.4f}", f"{lr_at(step - 1):.2e}",
                          dev["dev_top1"], dev["dev_top10"], f"{time.perf_counter() - started:.0f}"])
         log_fh.flush()
         if step % 25 == 0 or dev["dev_top1"] != "":
@@ -351,7 +394,7 @@ def plot_losses(csv_path: Path, png_path: Path) -> None:
     rows = list(csv.DictReader(open(csv_path)))
     steps = [int(r["step"]) for r in rows]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for key in ("loss", "align", "inbatch", "ctc", "retrieval"):
+    for key in [k for k in ("loss", "align", "inbatch", "ctc", "retrieval", "cosent") if k in rows[0]]:
         values = np.array([float(r[key]) for r in rows])
         window = max(1, len(values) // 50)
         smooth = np.convolve(values, np.ones(window) / window, mode="valid")

@@ -77,6 +77,33 @@ def shard_path(cache_dir: Path, index: int) -> Path:
     return cache_dir / f"shard_{index:05d}.npz"
 
 
+def parse_shard_spec(spec: str) -> list[int]:
+    """`0-54,133-162` -> the shard indices it names: a run can add data past a prefix of the
+    work list (a second voice for every question) without rebuilding the shards before it."""
+    indices: set[int] = set()
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        first, _, last = part.partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError:
+            raise ValueError(f"bad shard range {part!r}: use N or A-B, comma-separated") from None
+        if low < 0 or high < low:
+            raise ValueError(f"bad shard range {part!r}: need 0 <= A <= B")
+        indices.update(range(low, high + 1))
+    if not indices:
+        raise ValueError("empty shard selection")
+    return sorted(indices)
+
+
+def selected_shard_paths(cache_dir: Path, limit: int | None = None, only: list[int] | None = None) -> list[Path]:
+    """The cached shards a run uses: the first `limit` present, or those whose index is in `only`."""
+    paths = sorted(cache_dir.glob("shard_*.npz"))
+    if only is not None:
+        wanted = set(only)
+        paths = [p for p in paths if int(p.stem.split("_")[1]) in wanted]
+    return paths[:limit]
+
+
 def _write_shard(path: Path, items: list[SpeechItem], features: list[np.ndarray]) -> None:
     tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.npz")
     np.savez(
@@ -96,15 +123,17 @@ def build_speech_cache(
     worker: int = 0,
     workers: int = 1,
     log: Callable[[str], None] = print,
+    only: list[int] | None = None,
 ) -> int:
-    """Build missing shards (this worker's share); returns how many it wrote."""
+    """Build missing shards (this worker's share of the list, or of `only`); returns how many it wrote."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     items = list(work_items(corpus_dir))
     total = (len(items) + SHARD_SIZE - 1) // SHARD_SIZE
     if max_shards is not None:
         total = min(total, max_shards)
     written = 0
-    for index in range(worker, total, workers):
+    todo = list(range(total)) if only is None else sorted(set(only) & set(range(total)))
+    for index in todo[worker::workers]:
         path = shard_path(cache_dir, index)
         if path.exists():
             continue
@@ -140,6 +169,6 @@ def load_shard(path: Path) -> list[CachedClip]:
         ]
 
 
-def load_shards(cache_dir: Path, limit: int | None = None) -> list[CachedClip]:
-    """All cached clips in work-list order (fp16 stays fp16 in memory)."""
-    return [clip for path in sorted(cache_dir.glob("shard_*.npz"))[:limit] for clip in load_shard(path)]
+def load_shards(cache_dir: Path, limit: int | None = None, only: list[int] | None = None) -> list[CachedClip]:
+    """The selected cached clips in work-list order (fp16 stays fp16 in memory)."""
+    return [clip for path in selected_shard_paths(cache_dir, limit, only) for clip in load_shard(path)]

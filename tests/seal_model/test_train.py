@@ -9,10 +9,13 @@ import torch
 
 from rag_app.model_store import resolve_model_dir
 from rag_app.settings import replace
-from seal_model.data.speech_cache import build_speech_cache, load_shards
+import pytest
+
+from seal_model.card import data_stats, write_card
+from seal_model.data.speech_cache import build_speech_cache, load_shards, parse_shard_spec
 from seal_model.model import SealModel
 from seal_model.speech_encoder import WhisperSpeechEncoder
-from seal_model.train import TrainConfig, train
+from seal_model.train import TrainConfig, cosent, train
 from tests.conftest import write_tiny_corpus
 
 
@@ -52,3 +55,36 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     steps = [int(r["step"]) for r in csv.DictReader(open(tmp_path / "run" / "loss.csv"))]
     assert steps == list(range(1, 15 + 30 + 14 + 1))
     assert json.loads((checkpoint / "config.json").read_text())["ctc_vocab"] == vocab
+
+    # Warm start on a chosen shard set with CoSENT: the architecture comes from the checkpoint,
+    # there is no CTC warm-up, the new loss is logged, and the weights move from where they were.
+    warm = TrainConfig(**{**cfg.__dict__, "run_dir": str(tmp_path / "warm"), "init_from": str(checkpoint),
+                          "shards": "0", "stage1_steps": 0, "stage2_steps": 4, "cosent_weight": 1.0,
+                          "conv_stride": 8, "eval_every": 4})
+    warm_checkpoint = train(warm, log=lambda _m: None)
+    rows = list(csv.DictReader(open(tmp_path / "warm" / "loss.csv")))
+    assert [r["stage"] for r in rows] == ["2"] * 4 and all(float(r["cosent"]) > 0 for r in rows)
+    before, after = SealModel.load(checkpoint, whisper_dir, text_dir), SealModel.load(warm_checkpoint, whisper_dir, text_dir)
+    assert after.config == before.config  # conv_stride 8 above is ignored: the checkpoint decides
+    moved = [k for k, v in after.trained_state().items() if not torch.equal(v, before.trained_state()[k])]
+    assert moved
+    card = write_card(tmp_path / "warm", tmp_path / "shipped", data_stats(cache, only=[0]), None) / "DATA_CARD.md"
+    text = card.read_text()
+    assert "CoSENT weight 1.0" in text and "from 1 feature shards" in text
+    assert f"Warm-started from `{checkpoint}`" in text
+
+
+def test_shard_spec_names_ranges_and_rejects_nonsense():
+    assert parse_shard_spec("0-2,5, 9-9") == [0, 1, 2, 5, 9]
+    for bad in ("", "3-1", "a-b", "-4"):
+        with pytest.raises(ValueError):
+            parse_shard_spec(bad)
+
+
+def test_cosent_is_low_when_scores_follow_the_teacher_ordering():
+    teacher = torch.tensor([[0.9, 0.5, 0.1], [0.2, 0.8, 0.4]])
+    agreeing = torch.tensor([[0.7, 0.3, -0.2], [0.0, 0.6, 0.3]])
+    reversed_ = -agreeing
+    assert cosent(agreeing, teacher, 20.0) < 0.1 < cosent(reversed_, teacher, 20.0)
+    # ties in the teacher add no pairs: an all-equal teacher gives log(1) = 0
+    assert cosent(agreeing, torch.ones(2, 3), 20.0).item() == 0.0
