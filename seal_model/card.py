@@ -114,6 +114,11 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
     if dev:
         lines.append(f"- Dev retrieval (training voices, dev split) at the end: Top-1 {float(dev[-1]['dev_top1']):.3f}, "
                      f"Top-10 {float(dev[-1]['dev_top10']):.3f}.")
+    start_file = run_dir / "start_dev.json"
+    if start_file.exists():
+        start = json.loads(start_file.read_text())
+        lines.append(f"- Dev retrieval of the starting checkpoint on the same dev set: Top-1 {start['dev_top1']:.3f}, "
+                     f"Top-10 {start['dev_top10']:.3f}.")
     lines += ["", "![losses](loss.png)", ""] + _earlier_training(config)
     if eval_report:
         lines += [f"## Held-out evaluation: `{eval_report['set_name']}`, {eval_report['passages']} passages, "

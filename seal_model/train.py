@@ -322,6 +322,12 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
             dev_idx = data.indices("question", "dev")[:600]
             log(f"contrastive stages: {len(data.indices(None, 'train'))} clips, "
                 f"{len(data.indices('question', 'train'))} spoken questions, {len(dev_idx)} dev")
+            if cfg.init_from and step == 0:  # where the warm start begins, on this run's dev set
+                model.eval()
+                start_dev = dev_retrieval(model, data.clips, dev_idx, data.dev_passage_ids, data.dev_vecs)
+                model.train()
+                (run_dir / "start_dev.json").write_text(json.dumps(start_dev))
+                log(f"dev before training: {start_dev}")
         if not queue or stage != queue_stage:
             if stage == 0:
                 data.reload()

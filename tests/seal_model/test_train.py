@@ -64,6 +64,7 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     warm_checkpoint = train(warm, log=lambda _m: None)
     rows = list(csv.DictReader(open(tmp_path / "warm" / "loss.csv")))
     assert [r["stage"] for r in rows] == ["2"] * 4 and all(float(r["cosent"]) > 0 for r in rows)
+    assert set(json.loads((tmp_path / "warm" / "start_dev.json").read_text())) >= {"dev_top1", "dev_median_rank"}
     before, after = SealModel.load(checkpoint, whisper_dir, text_dir), SealModel.load(warm_checkpoint, whisper_dir, text_dir)
     assert after.config == before.config  # conv_stride 8 above is ignored: the checkpoint decides
     moved = [k for k, v in after.trained_state().items() if not torch.equal(v, before.trained_state()[k])]
@@ -72,6 +73,7 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     text = card.read_text()
     assert "CoSENT weight 1.0" in text and "from 1 feature shards" in text
     assert f"Warm-started from `{checkpoint}`" in text
+    assert "Dev retrieval of the starting checkpoint" in text
 
 
 def test_shard_spec_names_ranges_and_rejects_nonsense():
