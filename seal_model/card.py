@@ -104,12 +104,12 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
         "- Augmentation: none (speed and accent variety come from the voices).",
         "",
         "## Training",
-        f"- Steps: CTC warm-up {config.get('stage0_steps', 0)}, stage 1 {config['stage1_steps']}, "
+        f"- Steps: CTC warm-up {0 if config.get('init_from') else config.get('stage0_steps', 0)}, stage 1 {config['stage1_steps']}, "
         f"stage 2 {config['stage2_steps']}; batch {config['batch_size']}; lr {config['lr']} "
         f"(stage 2 x{config['stage2_lr_scale']}); temperature {config['temperature']}; "
         f"{config['hard_negatives']} mined hard negatives per question; "
         f"CoSENT weight {config.get('cosent_weight', 0.0)}; seed {config['seed']}.",
-        f"- Wall time: {seconds / 60:.0f} min on {config['threads']} CPU threads.",
+        f"- Wall time: {seconds / 60:.0f} min on {config['threads']} CPU thread{'s' if config['threads'] != 1 else ''}.",
     ]
     if dev:
         lines.append(f"- Dev retrieval (training voices, dev split) at the end: Top-1 {float(dev[-1]['dev_top1']):.3f}, "

@@ -71,7 +71,7 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     assert moved
     card = write_card(tmp_path / "warm", tmp_path / "shipped", data_stats(cache, only=[0]), None) / "DATA_CARD.md"
     text = card.read_text()
-    assert "CoSENT weight 1.0" in text and "from 1 feature shards" in text
+    assert "CoSENT weight 1.0" in text and "from 1 feature shards" in text and "CTC warm-up 0, stage 1 0, stage 2 4" in text
     assert f"Warm-started from `{checkpoint}`" in text
     assert "Dev retrieval of the starting checkpoint" in text
 
