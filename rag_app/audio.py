@@ -9,7 +9,7 @@ import soundfile as sf
 
 from seal_model.audio import SAMPLE_RATE, resample
 
-__all__ = ["SAMPLE_RATE", "AudioError", "decode_audio", "resample"]
+__all__ = ["SAMPLE_RATE", "AudioError", "audio_seconds", "decode_audio", "resample"]
 
 
 class AudioError(ValueError):
@@ -29,3 +29,14 @@ def decode_audio(source: str | Path | bytes) -> np.ndarray:
     if data.size == 0:
         raise AudioError("the audio file is empty")
     return resample(data.mean(axis=1), rate)
+
+
+def audio_seconds(path: str | Path) -> float:
+    """Length of an audio file from its header alone: the page confirms a recording has reached
+    the server (and says if it cannot be read) without decoding it."""
+    if Path(path).stat().st_size == 0:
+        raise AudioError("the audio file is empty")
+    try:
+        return float(sf.info(str(path)).duration)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError("could not decode the audio; use WAV, FLAC, OGG or MP3") from exc

@@ -7,7 +7,7 @@ from typing import Iterator
 import gradio as gr
 
 from knowledge_base.store import KnowledgeBaseError
-from rag_app.audio import AudioError
+from rag_app.audio import AudioError, audio_seconds
 from rag_app.pipeline import Pipeline
 from rag_app.speak import reply_voice_available, speak
 from rag_app.vad import NoSpeechError
@@ -30,7 +30,9 @@ def respond(pipeline: Pipeline, audio_path: str | None, typed: str, mode: str, s
     chat, history, turns = list(chat or []), list(history or []), list(turns or [])
     typed = (typed or "").strip()
     if not audio_path and not typed:
-        yield chat, gr.skip(), gr.skip(), gr.skip(), "Record or upload a question (or type one) first.", None, history, turns
+        hint = ("Record or upload a question (or type one) first. Just stopped a recording? "
+                "Wait for *Question audio received*, then press Ask again.")
+        yield chat, gr.skip(), gr.skip(), gr.skip(), hint, None, history, turns
         return
     primary = "text" if typed and not audio_path else ("seal" if mode == "both" else mode)
     source = None if primary == "text" else audio_path
@@ -81,6 +83,17 @@ def respond(pipeline: Pipeline, audio_path: str | None, typed: str, mode: str, s
     yield chat, sources, latency_chart_html(traces), turns, notice and f"**Notice:** {notice}", reply, history, turns
 
 
+def audio_notice(audio_path: str | None) -> str:
+    """Said as soon as a recording or upload reaches the server: a recording uploads a moment
+    after Stop, and Ask pressed before that would find no question."""
+    if not audio_path:
+        return ""
+    try:
+        return f"Question audio received ({audio_seconds(audio_path):.1f} s): press **Ask**."
+    except (AudioError, OSError) as exc:
+        return f"**Could not use this audio:** {exc}"
+
+
 def build_chat_page(pipeline: Pipeline, settings) -> gr.Blocks:
     with gr.Blocks(title="seal-rag: ask by voice") as page:
         gr.Markdown("# Ask by voice\nSpeak a question; it is embedded directly (SEAL) and answered from the knowledge base.")
@@ -116,6 +129,7 @@ def build_chat_page(pipeline: Pipeline, settings) -> gr.Blocks:
             outputs=[chat, sources, latency, turns, notice, reply_audio, history, turns_state],
             concurrency_id="turn",
         )
+        audio.change(audio_notice, audio, notice, queue=False)
         new.click(lambda: ([], "", "", [], "", None, [], []), None,
                   [chat, sources, latency, turns, notice, reply_audio, history, turns_state])
         page.load(lambda: status_markdown(pipeline, settings), None, status)

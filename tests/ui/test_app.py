@@ -7,6 +7,7 @@ from knowledge_base.store import Passage
 from rag_app.pipeline import Trace
 from rag_app.settings import Settings
 from ui.app import credentials
+from ui.chat import audio_notice
 from ui.render import latency_chart_html, passages_html
 
 
@@ -34,3 +35,15 @@ def test_latency_chart_has_a_segment_per_stage():
     trace = Trace("seal", stages_ms={"decode": 5.0, "vad": 20.0, "speech_embedding": 100.0, "search": 5.0}, total_ms=130.0)
     html = latency_chart_html([trace])
     assert html.count("class='seg'") == 4 and "speech_embedding 100 ms" in html and "total 130 ms" in html
+
+
+def test_audio_notice_confirms_a_real_recording_and_names_a_bad_one(question_wav, tmp_path):
+    import soundfile as sf
+
+    seconds = sf.info(str(question_wav)).duration
+    assert audio_notice(str(question_wav)) == f"Question audio received ({seconds:.1f} s): press **Ask**."
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "junk.wav").write_bytes(b"RIFF not really a wave file" * 10)
+    assert "audio file is empty" in audio_notice(str(tmp_path / "empty.wav"))
+    assert "could not decode" in audio_notice(str(tmp_path / "junk.wav"))
+    assert audio_notice(None) == ""  # cleared: nothing to say
