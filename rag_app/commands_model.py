@@ -55,6 +55,7 @@ def train_command(
         conv_kernel=conv_kernel, conv_stride=conv_stride, ctc_weight=ctc_weight,
         trainable_text_layers=trainable_text_layers, speech_pooling=speech_pooling, max_shards=max_shards, threads=threads, eval_every=eval_every,
         shards=shards, init_from=str(init_from) if init_from else None, cosent_weight=cosent_weight,
+        device=settings.device,
     )
     checkpoint = train(cfg, log=typer.echo)
     typer.echo(f"checkpoint: {checkpoint}")
@@ -116,11 +117,12 @@ def ship_command(
 
     settings = _settings(ctx)
     cache_dir = settings.data_dir / "speech" / resolve_model_dir(settings, "whisper").name
-    from seal_model.data.speech_cache import parse_shard_spec
+    from seal_model.data.speech_cache import run_shard_paths
 
     report = json.loads(eval_json.read_text()) if eval_json else None
     config = json.loads((run_dir / "train_config.json").read_text())
-    only = parse_shard_spec(config["shards"]) if config.get("shards") else None
-    stats = data_stats(cache_dir, shards or config.get("max_shards"), only)
+    if shards is not None:
+        config = {**config, "max_shards": shards, "shards": None}
+    stats = data_stats(run_shard_paths(cache_dir, config))
     out = write_card(run_dir, out_dir or DEFAULT_CHECKPOINT, stats, report)
     typer.echo(f"shipped {run_dir / 'checkpoint'} -> {out}")

@@ -79,7 +79,8 @@ def ablate_command(
     budget = ablation.Budget(stage1_steps=stage1_steps, stage2_steps=stage2_steps, stage0_steps=stage0_steps,
                              batch_size=batch_size, max_shards=max_shards, threads=threads)
     base = TrainConfig(run_dir="", cache_dir=str(cache_dir), corpus_dir=str(settings.data_dir / "corpus"),
-                       whisper_dir=str(whisper_dir), text_dir=str(resolve_model_dir(settings, "text_encoder")))
+                       whisper_dir=str(whisper_dir), text_dir=str(resolve_model_dir(settings, "text_encoder")),
+                       device=settings.device)
     clips = sample_question_clips(budget.latency_clips, "piper:joe")
     result = ablation.run_ablations(base, runs_dir or settings.home / "runs" / "ablation", budget, clips,
                                     tuple(chosen), log=typer.echo)

@@ -7,7 +7,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from seal_model.data.speech_cache import load_shards, selected_shard_paths
+from seal_model.data.speech_cache import load_shard
 
 
 def training_seconds(rows: list[dict]) -> float:
@@ -21,11 +21,12 @@ def training_seconds(rows: list[dict]) -> float:
     return total + last
 
 
-def data_stats(cache_dir: Path, limit: int | None = None, only: list[int] | None = None) -> dict:
-    clips = load_shards(cache_dir, limit, only)
+def data_stats(shard_paths: list[Path]) -> dict:
+    """What a run trained on, counted from the shards it read (`run_shard_paths`)."""
+    clips = [clip for path in shard_paths for clip in load_shard(path)]
     train = [c for c in clips if c.item.split == "train"]
     return {
-        "shards": len(selected_shard_paths(cache_dir, limit, only)),
+        "shards": len(shard_paths),
         "clips": len(clips),
         "train_clips": len(train),
         "dev_clips": len(clips) - len(train),
@@ -77,6 +78,9 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
     config = json.loads((run_dir / "train_config.json").read_text())
     model = json.loads((run_dir / "checkpoint" / "config.json").read_text())
     rows = list(csv.DictReader(open(run_dir / "loss.csv")))
+    # Older runs lack steps_run: their settings are all there is (a warm start then ran no CTC warm-up).
+    steps = config.get("steps_run") or {"ctc_warmup": config.get("stage0_steps", 0), "stage1": config["stage1_steps"],
+                                        "stage2": config["stage2_steps"]}
     seconds = training_seconds(rows)
     dev = [r for r in rows if r["dev_top1"]]
     lines = [
@@ -104,8 +108,8 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
         "- Augmentation: none (speed and accent variety come from the voices).",
         "",
         "## Training",
-        f"- Steps: CTC warm-up {0 if config.get('init_from') else config.get('stage0_steps', 0)}, stage 1 {config['stage1_steps']}, "
-        f"stage 2 {config['stage2_steps']}; batch {config['batch_size']}; lr {config['lr']} "
+        f"- Steps: CTC warm-up {steps['ctc_warmup']}, stage 1 {steps['stage1']}, "
+        f"stage 2 {steps['stage2']}; batch {config['batch_size']}; lr {config['lr']} "
         f"(stage 2 x{config['stage2_lr_scale']}); temperature {config['temperature']}; "
         f"{config['hard_negatives']} mined hard negatives per question; "
         f"CoSENT weight {config.get('cosent_weight', 0.0)}; seed {config['seed']}.",

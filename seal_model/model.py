@@ -161,8 +161,13 @@ class SealModel(nn.Module):
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path, whisper_dir: str | Path, text_dir: str | Path, device: str | torch.device = "cpu") -> "SealModel":
-        """Load trained weights onto the base models, refusing base models they were not trained on."""
+    def load(
+        cls, folder: str | Path, whisper_dir: str | Path, text_dir: str | Path,
+        device: str | torch.device = "cpu", with_speech_encoder: bool = True,
+    ) -> "SealModel":
+        """Load trained weights onto the base models, refusing base models they were not trained on.
+        Training on cached Whisper features passes `with_speech_encoder=False`: the Whisper
+        weights are still fingerprinted but not built."""
         from safetensors.torch import load_file
 
         folder = Path(folder)
@@ -177,7 +182,8 @@ class SealModel(nn.Module):
                     f"checkpoint {folder} was trained on a different {label} "
                     f"(fingerprint {expected}, got {actual} from {path}); retrain or point at the matching model"
                 )
-        model = cls(config, WhisperSpeechEncoder(whisper_dir), TextEncoder(text_dir))
+        speech = WhisperSpeechEncoder(whisper_dir) if with_speech_encoder else None
+        model = cls(config, speech, TextEncoder(text_dir))
         missing, unexpected = model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)), strict=False)
         expected_keys = set(model.trained_state())
         if unexpected or expected_keys & set(missing):

@@ -17,8 +17,9 @@ shards (`shards`), e.g. the questions again in new voices, without rebuilding ea
 
 The text encoder is frozen, so its pooled vectors for every text are computed once and the
 shared layer is applied on the fly; only adapter, CTC head, shared layer (and optional
-copied text layers) learn. Deterministic given the seed; checkpoints every `eval_every`
-steps and resumes from them.
+copied text layers) learn. Deterministic given the seed on CPU; checkpoints every `eval_every`
+steps and resumes from them. Runs on CUDA when present (`device`): cached features and text
+vectors stay in host memory and only each batch moves.
 """
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ import torch
 from torch import nn
 
 from seal_model.data.bigbench import read_jsonl
-from seal_model.data.speech_cache import CachedClip, parse_shard_spec, selected_shard_paths
+from seal_model.data.speech_cache import CachedClip, run_shard_paths
+from seal_model.device import resolve_device
 from seal_model.model import SealModel
 
 
@@ -76,6 +78,7 @@ class TrainConfig:
     threads: int = 2
     eval_every: int = 250
     dev_kb_size: int = 5000
+    device: str = "auto"  # auto = CUDA when present; features and text vectors stay on CPU until a batch needs them
 
 
 # ----- data ---------------------------------------------------------------------------------
@@ -147,14 +150,14 @@ def cosent(scores: torch.Tensor, teacher: torch.Tensor, scale: float) -> torch.T
     violation = scale * (scores[:, None, :] - scores[:, :, None])  # [i, a, b] = s_ib - s_ia
     ordered = teacher[:, :, None] > teacher[:, None, :]  # a above b
     terms = violation.masked_fill(~ordered, float("-inf")).flatten()
-    return torch.logsumexp(torch.cat([torch.zeros(1, dtype=terms.dtype), terms]), dim=0)
+    return torch.logsumexp(torch.cat([terms.new_zeros(1), terms]), dim=0)
 
 
 def ctc_loss(model: SealModel, log_probs: torch.Tensor, lengths: torch.Tensor, texts: list[str], class_of: dict[int, int]) -> torch.Tensor:
     tokenizer = model.text_encoder.tokenizer
     other = len(class_of) + 1
     targets = [[class_of.get(t, other) for t in tokenizer(text, add_special_tokens=False)["input_ids"]] for text in texts]
-    flat = torch.tensor([c for t in targets for c in t], dtype=torch.long)
+    flat = torch.tensor([c for t in targets for c in t], dtype=torch.long, device=log_probs.device)
     target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
     return nn.functional.ctc_loss(
         log_probs.transpose(0, 1), flat, lengths.cpu(), target_lengths, blank=0, zero_infinity=True
@@ -166,12 +169,12 @@ def ctc_loss(model: SealModel, log_probs: torch.Tensor, lengths: torch.Tensor, t
 def dev_retrieval(model: SealModel, clips, dev_idx, passage_ids, passage_vecs) -> dict[str, float]:
     """Top-1/Top-10 of spoken dev questions against a dev knowledge base (training voices), and
     the median rank of the gold passage, which still moves when Top-1 is near zero."""
-    keys = model._project(torch.from_numpy(passage_vecs)).numpy()
+    keys = model._project(torch.from_numpy(passage_vecs).to(model.device)).cpu().numpy()
     row_of = {pid: i for i, pid in enumerate(passage_ids)}
     ranks = []
     for start in range(0, len(dev_idx), 64):
         batch = [clips[i] for i in dev_idx[start : start + 64]]
-        scores = model.speech_forward(*collate(batch)).embedding.numpy() @ keys.T
+        scores = model.speech_forward(*collate(batch)).embedding.cpu().numpy() @ keys.T
         for clip, row in zip(batch, scores):
             gold = [row_of[g] for g in clip.item.gold if g in row_of]
             ranks.append(int((row > row[gold].max()).sum()) + 1 if gold else len(passage_ids) + 1)
@@ -201,8 +204,7 @@ class TrainingData:
         self.reload()
 
     def reload(self) -> None:
-        only = parse_shard_spec(self.cfg.shards) if self.cfg.shards else None
-        paths = selected_shard_paths(Path(self.cfg.cache_dir), self.cfg.max_shards, only)
+        paths = run_shard_paths(Path(self.cfg.cache_dir), asdict(self.cfg))
         if len(paths) > self.shards_loaded:
             from seal_model.data.speech_cache import load_shard
 
@@ -249,16 +251,13 @@ class TrainingData:
 def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     torch.set_num_threads(cfg.threads)
 
     data = TrainingData(cfg, log)
     if cfg.init_from:  # warm start: the checkpoint fixes the architecture; its weights are the start
-        start = SealModel.load(cfg.init_from, cfg.whisper_dir, cfg.text_dir)
-        model = SealModel(start.config, None, start.text_encoder)
-        model.load_state_dict(start.trained_state(), strict=False)
+        model = SealModel.load(cfg.init_from, cfg.whisper_dir, cfg.text_dir, with_speech_encoder=False).train()
         log(f"warm start from {cfg.init_from} (its architecture; the CTC warm-up is skipped)")
     else:
         base = SealModel.from_base_models(cfg.whisper_dir, cfg.text_dir, length_adapter=cfg.length_adapter)
@@ -278,16 +277,22 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     use_ctc = model.config.length_adapter == "ctc"
     stage0 = cfg.stage0_steps if use_ctc and not cfg.init_from else 0
     bounds = (stage0, stage0 + cfg.stage1_steps, stage0 + cfg.stage1_steps + cfg.stage2_steps)
+    # The settings plus the steps each stage actually runs (a warm start or a mean-pool adapter
+    # has no CTC warm-up whatever stage0_steps says): the data card reads them from here.
+    ran = {"steps_run": {"ctc_warmup": stage0, "stage1": cfg.stage1_steps, "stage2": cfg.stage2_steps}}
+    (run_dir / "train_config.json").write_text(json.dumps({**asdict(cfg), **ran}, indent=2))
 
     def stage_of(s: int) -> int:
         return 0 if s < bounds[0] else 1 if s < bounds[1] else 2
 
+    device = resolve_device(cfg.device)
+    model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.01)
     step = 0
     state_file = run_dir / "state.pt"
     if state_file.exists():
-        state = torch.load(state_file, weights_only=False)
+        state = torch.load(state_file, weights_only=False, map_location="cpu")
         model.load_state_dict(state["model"], strict=False)
         optimizer.load_state_dict(state["optimizer"])
         step, rng = state["step"], state["rng"]
@@ -303,7 +308,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
         return cfg.lr * scale * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (s - begin) / length)))
 
     def text_keys(texts: list[str]) -> torch.Tensor:
-        return model._project(torch.from_numpy(np.stack([data.vectors[t] for t in texts])))
+        return model._project(torch.from_numpy(np.stack([data.vectors[t] for t in texts])).to(device))
 
     log_file = run_dir / "loss.csv"
     new_log = not log_file.exists() or step == 0
@@ -337,7 +342,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
         texts = [c.item.text for c in batch]
-        zero = torch.zeros(())
+        zero = torch.zeros((), device=device)
         align = inbatch = retrieval = ctc = similarity = zero
         if stage == 0:
             out = model.ctc_forward(*collate(batch))
@@ -347,7 +352,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
             out = model.speech_forward(*collate(batch))
             unique_texts = sorted(set(texts))
             targets = text_keys(unique_texts)
-            own = torch.tensor([unique_texts.index(t) for t in texts])
+            own = torch.tensor([unique_texts.index(t) for t in texts], device=device)
             align = ((out.embedding - targets[own]) ** 2).sum(-1).mean()
             inbatch = info_nce(out.embedding, targets, own, cfg.temperature)
             if use_ctc:
@@ -355,11 +360,11 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
             if stage == 2:
                 columns = sorted({c.item.gold[0] for c in batch} | {n for c in batch for n in data.hard.get(c.item.text, [])})
                 keys = text_keys([data.passages[p]["text"] for p in columns])
-                gold = torch.tensor([columns.index(c.item.gold[0]) for c in batch])
+                gold = torch.tensor([columns.index(c.item.gold[0]) for c in batch], device=device)
                 retrieval = info_nce(out.embedding, keys, gold, cfg.temperature)
                 if cfg.cosent_weight:
-                    teacher = data.teacher_scores(texts, columns)
-                    teacher[torch.arange(len(batch)), gold] = 2.0  # gold above any cosine
+                    teacher = data.teacher_scores(texts, columns).to(device)
+                    teacher[torch.arange(len(batch), device=device), gold] = 2.0  # gold above any cosine
                     similarity = cosent(out.embedding @ keys.T, teacher, cfg.cosent_scale)
             loss = (cfg.align_weight * align + cfg.inbatch_weight * inbatch + cfg.ctc_weight * ctc
                     + cfg.retrieval_weight * retrieval + cfg.cosent_weight * similarity)

@@ -15,7 +15,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -102,6 +102,13 @@ def selected_shard_paths(cache_dir: Path, limit: int | None = None, only: list[i
         wanted = set(only)
         paths = [p for p in paths if int(p.stem.split("_")[1]) in wanted]
     return paths[:limit]
+
+
+def run_shard_paths(cache_dir: Path, run_config: Mapping[str, Any]) -> list[Path]:
+    """The shards a training run reads, from its `max_shards` and `shards` settings: one place,
+    so training and the data card shipped beside its checkpoint count the same clips."""
+    spec = run_config.get("shards")
+    return selected_shard_paths(cache_dir, run_config.get("max_shards"), parse_shard_spec(spec) if spec else None)
 
 
 def _write_shard(path: Path, items: list[SpeechItem], features: list[np.ndarray]) -> None:

@@ -12,7 +12,7 @@ from rag_app.settings import replace
 import pytest
 
 from seal_model.card import data_stats, write_card
-from seal_model.data.speech_cache import build_speech_cache, load_shards, parse_shard_spec
+from seal_model.data.speech_cache import build_speech_cache, load_shards, parse_shard_spec, run_shard_paths
 from seal_model.model import SealModel
 from seal_model.speech_encoder import WhisperSpeechEncoder
 from seal_model.train import TrainConfig, cosent, train
@@ -64,12 +64,14 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     warm_checkpoint = train(warm, log=lambda _m: None)
     rows = list(csv.DictReader(open(tmp_path / "warm" / "loss.csv")))
     assert [r["stage"] for r in rows] == ["2"] * 4 and all(float(r["cosent"]) > 0 for r in rows)
+    steps_run = {name: json.loads((tmp_path / name / "train_config.json").read_text())["steps_run"] for name in ("run", "warm")}
+    assert steps_run == {"run": {"ctc_warmup": 15, "stage1": 30, "stage2": 14}, "warm": {"ctc_warmup": 0, "stage1": 0, "stage2": 4}}
     assert set(json.loads((tmp_path / "warm" / "start_dev.json").read_text())) >= {"dev_top1", "dev_median_rank"}
     before, after = SealModel.load(checkpoint, whisper_dir, text_dir), SealModel.load(warm_checkpoint, whisper_dir, text_dir)
     assert after.config == before.config  # conv_stride 8 above is ignored: the checkpoint decides
     moved = [k for k, v in after.trained_state().items() if not torch.equal(v, before.trained_state()[k])]
     assert moved
-    card = write_card(tmp_path / "warm", tmp_path / "shipped", data_stats(cache, only=[0]), None) / "DATA_CARD.md"
+    card = write_card(tmp_path / "warm", tmp_path / "shipped", data_stats(run_shard_paths(cache, warm.__dict__)), None) / "DATA_CARD.md"
     text = card.read_text()
     assert "CoSENT weight 1.0" in text and "from 1 feature shards" in text and "CTC warm-up 0, stage 1 0, stage 2 4" in text
     assert f"Warm-started from `{checkpoint}`" in text
