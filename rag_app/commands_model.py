@@ -32,7 +32,7 @@ def train_command(
     speech_pooling: str = typer.Option("mean", help="mean | max | cls (speech tower only)."),
     max_shards: Optional[int] = typer.Option(None, help="Use only the first N feature shards."),
     shards: Optional[str] = typer.Option(None, help="Use only these feature shards, e.g. 55-84,133-162."),
-    init_from: Optional[Path] = typer.Option(None, help="Warm start from this checkpoint folder (its architecture wins)."),
+    init_from: Optional[Path] = typer.Option(None, help="Warm start from this checkpoint folder (its architecture wins, except that --trainable-text-layers may add fine-tuned layers)."),
     cosent_weight: float = typer.Option(0.0, help="Weight of the CoSENT term in stage 2 (0 = off)."),
     threads: int = typer.Option(2),
     seed: int = typer.Option(0),

@@ -146,6 +146,24 @@ class SealModel(nn.Module):
         )
         return cls(config, speech, text)
 
+    def with_trainable_text_layers(self, n_top: int) -> "SealModel":
+        """This model with its top `n_top` text layers fine-tunable on the speech side. The new
+        copies start as the text encoder's own layers, so it computes exactly what this model
+        does until training moves them: a warm start can add them to a shipped checkpoint."""
+        added = n_top - self.config.trainable_text_layers
+        if added < 0:
+            raise ValueError(f"cannot drop fine-tuned text layers ({self.config.trainable_text_layers} -> {n_top})")
+        config = type(self.config)(**{**asdict(self.config), "trainable_text_layers": n_top})
+        wider = type(self)(config, self.speech_encoder, self.text_encoder)
+        state = {}
+        for key, value in self.trained_state().items():
+            if key.startswith("speech_top_layers."):  # already fine-tuned layers keep their place from the top
+                _, index, rest = key.split(".", 2)
+                key = f"speech_top_layers.{int(index) + added}.{rest}"
+            state[key] = value
+        wider.load_state_dict(state, strict=False)
+        return wider.to(self.device)
+
     def trained_state(self) -> dict[str, torch.Tensor]:
         """Only what training changes: adapter, CTC head, shared layer, fine-tuned text layers."""
         keep = ("adapter.", "shared.", "speech_top_layers.")

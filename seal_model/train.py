@@ -257,8 +257,12 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
 
     data = TrainingData(cfg, log)
     if cfg.init_from:  # warm start: the checkpoint fixes the architecture; its weights are the start
-        model = SealModel.load(cfg.init_from, cfg.whisper_dir, cfg.text_dir, with_speech_encoder=False).train()
-        log(f"warm start from {cfg.init_from} (its architecture; the CTC warm-up is skipped)")
+        model = SealModel.load(cfg.init_from, cfg.whisper_dir, cfg.text_dir, with_speech_encoder=False)
+        if cfg.trainable_text_layers > model.config.trainable_text_layers:  # the one change a warm start may make
+            model = model.with_trainable_text_layers(cfg.trainable_text_layers)
+        model.train()
+        log(f"warm start from {cfg.init_from} (its architecture, {model.config.trainable_text_layers} fine-tuned "
+            "text layers; the CTC warm-up is skipped)")
     else:
         base = SealModel.from_base_models(cfg.whisper_dir, cfg.text_dir, length_adapter=cfg.length_adapter)
         saved = run_dir / "checkpoint" / "config.json"

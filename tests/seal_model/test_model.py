@@ -88,3 +88,18 @@ def test_loading_on_other_base_models_is_refused(model, dirs, settings, tmp_path
     other_whisper = resolve_model_dir(settings, "whisper")  # base, not tiny.en
     with pytest.raises(ValueError, match="different Whisper"):
         SealModel.load(tmp_path / "ckpt", other_whisper, dirs[1])
+
+
+def test_adding_fine_tuned_text_layers_starts_from_the_same_function(model, waves):
+    one = model.with_trainable_text_layers(1)
+    with torch.no_grad():
+        one.speech_top_layers[0].output.dense.bias.add_(0.05)  # as if stage 2 had moved it
+    two = one.with_trainable_text_layers(2)
+    assert len(two.speech_top_layers) == 2 and two.config.trainable_text_layers == 2
+    assert all(p.requires_grad for p in two.speech_top_layers.parameters())
+    # the layer fine-tuned before is still the top one; the new copy is MiniLM's own
+    assert torch.equal(two.speech_top_layers[1].output.dense.bias, one.speech_top_layers[0].output.dense.bias)
+    np.testing.assert_allclose(two.eval().embed_speech(waves), one.eval().embed_speech(waves), atol=1e-5)
+    np.testing.assert_allclose(model.with_trainable_text_layers(2).eval().embed_speech(waves), model.embed_speech(waves), atol=1e-5)
+    with pytest.raises(ValueError, match="cannot drop"):
+        two.with_trainable_text_layers(1)

@@ -77,6 +77,14 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     assert f"Warm-started from `{checkpoint}`" in text
     assert "Dev retrieval of the starting checkpoint" in text
 
+    # A warm start may add fine-tuned top text layers (and only that): they train, the rest carries over.
+    deeper = TrainConfig(**{**warm.__dict__, "run_dir": str(tmp_path / "deeper"), "trainable_text_layers": 1,
+                            "stage2_steps": 2, "eval_every": 2, "cosent_weight": 0.0})
+    deeper_model = SealModel.load(train(deeper, log=lambda _m: None), whisper_dir, text_dir)
+    assert deeper_model.config.trainable_text_layers == 1
+    minilm_top = deeper_model.text_encoder.transformer.encoder.layer[-1].state_dict()
+    assert any(not torch.equal(v, minilm_top[k]) for k, v in deeper_model.speech_top_layers[0].state_dict().items())
+
 
 def test_shard_spec_names_ranges_and_rejects_nonsense():
     assert parse_shard_spec("0-2,5, 9-9") == [0, 1, 2, 5, 9]
