@@ -29,6 +29,7 @@ def train_command(
     conv_stride: int = typer.Option(4),
     ctc_weight: float = typer.Option(0.2),
     trainable_text_layers: int = typer.Option(0, help="Top text-encoder layers fine-tuned on the speech side."),
+    text_layer_lr_scale: float = typer.Option(0.1, help="Learning-rate factor for the fine-tuned text layers."),
     speech_pooling: str = typer.Option("mean", help="mean | max | cls (speech tower only)."),
     max_shards: Optional[int] = typer.Option(None, help="Use only the first N feature shards."),
     shards: Optional[str] = typer.Option(None, help="Use only these feature shards, e.g. 55-84,133-162."),
@@ -53,7 +54,7 @@ def train_command(
         seed=seed, batch_size=batch_size, stage0_steps=stage0_steps, stage1_steps=stage1_steps, stage2_steps=stage2_steps, lr=lr,
         temperature=temperature, hard_negatives=hard_negatives, length_adapter=length_adapter,
         conv_kernel=conv_kernel, conv_stride=conv_stride, ctc_weight=ctc_weight,
-        trainable_text_layers=trainable_text_layers, speech_pooling=speech_pooling, max_shards=max_shards, threads=threads, eval_every=eval_every,
+        trainable_text_layers=trainable_text_layers, text_layer_lr_scale=text_layer_lr_scale, speech_pooling=speech_pooling, max_shards=max_shards, threads=threads, eval_every=eval_every,
         shards=shards, init_from=str(init_from) if init_from else None, cosent_weight=cosent_weight,
         device=settings.device,
     )

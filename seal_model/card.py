@@ -78,6 +78,7 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
     config = json.loads((run_dir / "train_config.json").read_text())
     model = json.loads((run_dir / "checkpoint" / "config.json").read_text())
     rows = list(csv.DictReader(open(run_dir / "loss.csv")))
+    text_lr = f", fine-tuned text layers x{config.get('text_layer_lr_scale', 1.0)}" if model["trainable_text_layers"] else ""
     # Older runs lack steps_run: their settings are all there is (a warm start then ran no CTC warm-up).
     steps = config.get("steps_run") or {"ctc_warmup": config.get("stage0_steps", 0), "stage1": config["stage1_steps"],
                                         "stage2": config["stage2_steps"]}
@@ -110,7 +111,7 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
         "## Training",
         f"- Steps: CTC warm-up {steps['ctc_warmup']}, stage 1 {steps['stage1']}, "
         f"stage 2 {steps['stage2']}; batch {config['batch_size']}; lr {config['lr']} "
-        f"(stage 2 x{config['stage2_lr_scale']}); temperature {config['temperature']}; "
+        f"(stage 2 x{config['stage2_lr_scale']}{text_lr}); temperature {config['temperature']}; "
         f"{config['hard_negatives']} mined hard negatives per question; "
         f"CoSENT weight {config.get('cosent_weight', 0.0)}; seed {config['seed']}.",
         f"- Wall time: {seconds / 60:.0f} min on {config['threads']} CPU thread{'s' if config['threads'] != 1 else ''}.",

@@ -69,6 +69,7 @@ class TrainConfig:
     conv_kernel: int = 5
     conv_stride: int = 4
     trainable_text_layers: int = 0
+    text_layer_lr_scale: float = 0.1  # fine-tuned text layers learn at lr x this (x the stage's scale)
     speech_pooling: str = "mean"
     max_shards: int | None = None
     shards: str | None = None  # e.g. "55-84,133-162": these shards instead of a prefix
@@ -292,7 +293,12 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     device = resolve_device(cfg.device)
     model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.01)
+    # Fine-tuned text layers start pretrained: they move at a fraction of the adapters' rate.
+    text_layers = {id(p) for p in model.speech_top_layers.parameters()}
+    groups = [{"params": [p for p in trainable if id(p) not in text_layers], "lr_scale": 1.0}]
+    if text_layers:
+        groups.append({"params": [p for p in trainable if id(p) in text_layers], "lr_scale": cfg.text_layer_lr_scale})
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=0.01)
     step = 0
     state_file = run_dir / "state.pt"
     if state_file.exists():
@@ -344,7 +350,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
             queue, queue_stage = length_batches(data.clips, pool, cfg.batch_size, rng), stage
         batch = [data.clips[i] for i in queue.pop()]
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step)
+            group["lr"] = lr_at(step) * group["lr_scale"]
         texts = [c.item.text for c in batch]
         zero = torch.zeros((), device=device)
         align = inbatch = retrieval = ctc = similarity = zero
