@@ -53,17 +53,23 @@ def _eval_table(report: dict) -> list[str]:
 
 
 def _earlier_training(config: dict) -> list[str]:
-    """A warm-started run carries the data and training of the checkpoint it started from."""
+    """A warm-started run carries the data and training of the checkpoint it started from, and
+    of everything that checkpoint started from in turn (a chain of warm starts)."""
     if not config.get("init_from"):
         return []
     lines = ["## Before this run: the checkpoint it started from", "", f"Warm-started from `{config['init_from']}`."]
     earlier = Path(config["init_from"]) / "DATA_CARD.md"
     if earlier.exists():
         text = earlier.read_text()
-        begin, end = text.find("## Training data"), text.find("![losses]")
+        begin, losses = text.find("## Training data"), text.find("![losses]")
         if begin >= 0:
-            body = text[begin : end if end > begin else None].strip().replace("## ", "### ")
-            lines += ["", body]
+            parts = [text[begin : losses if losses > begin else None]]
+            chain = text.find("## Before this run", max(losses, 0))
+            if chain >= 0:
+                stop = text.find("## Held-out evaluation", chain)
+                parts.append(text[chain : stop if stop > chain else None])
+            body = "\n".join(part.strip() for part in parts)
+            lines += ["", "\n".join("#" + line if line.startswith("#") else line for line in body.splitlines())]
     return lines + [""]
 
 
