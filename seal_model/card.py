@@ -68,7 +68,7 @@ def _earlier_training(config: dict) -> list[str]:
             if chain >= 0:
                 stop = text.find("## Held-out evaluation", chain)
                 parts.append(text[chain : stop if stop > chain else None])
-            body = "\n".join(part.strip() for part in parts)
+            body = "\n\n".join(part.strip() for part in parts)
             lines += ["", "\n".join("#" + line if line.startswith("#") else line for line in body.splitlines())]
     return lines + [""]
 
