@@ -16,16 +16,28 @@ class AudioError(ValueError):
     """Unusable audio; the message says why in words a user understands."""
 
 
-def decode_audio(source: str | Path | bytes) -> np.ndarray:
-    """Decode, down-mix to mono and resample to 16 kHz."""
+def _require_content(source: str | Path | bytes) -> None:
     size = len(source) if isinstance(source, bytes) else Path(source).stat().st_size
     if size == 0:
         raise AudioError("the audio file is empty")
+
+
+def _unreadable(exc: Exception) -> AudioError:
+    """libsndfile's complaint, cut to its last clause, with what would work instead."""
+    reason = str(exc).split(": ")[-1] if ": " in str(exc) else str(exc)
+    return AudioError(f"could not decode the audio ({reason}); use WAV, FLAC, OGG or MP3")
+
+
+_SOUNDFILE_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError)
+
+
+def decode_audio(source: str | Path | bytes) -> np.ndarray:
+    """Decode, down-mix to mono and resample to 16 kHz."""
+    _require_content(source)
     try:
         data, rate = sf.read(io.BytesIO(source) if isinstance(source, bytes) else str(source), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        reason = str(exc).split(": ")[-1] if ": " in str(exc) else str(exc)
-        raise AudioError(f"could not decode the audio ({reason}); use WAV, FLAC, OGG or MP3") from exc
+    except _SOUNDFILE_ERRORS as exc:
+        raise _unreadable(exc) from exc
     if data.size == 0:
         raise AudioError("the audio file is empty")
     return resample(data.mean(axis=1), rate)
@@ -34,9 +46,8 @@ def decode_audio(source: str | Path | bytes) -> np.ndarray:
 def audio_seconds(path: str | Path) -> float:
     """Length of an audio file from its header alone: the page confirms a recording has reached
     the server (and says if it cannot be read) without decoding it."""
-    if Path(path).stat().st_size == 0:
-        raise AudioError("the audio file is empty")
+    _require_content(path)
     try:
         return float(sf.info(str(path)).duration)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioError("could not decode the audio; use WAV, FLAC, OGG or MP3") from exc
+    except _SOUNDFILE_ERRORS as exc:
+        raise _unreadable(exc) from exc
