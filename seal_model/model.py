@@ -136,13 +136,21 @@ class SealModel(nn.Module):
 
     # ----- construction -------------------------------------------------------------------
     @classmethod
-    def from_base_models(cls, whisper_dir: str | Path, text_dir: str | Path, **choices) -> "SealModel":
-        speech = WhisperSpeechEncoder(whisper_dir)
+    def from_base_models(
+        cls, whisper_dir: str | Path, text_dir: str | Path, with_speech_encoder: bool = True, **choices
+    ) -> "SealModel":
+        """A fresh model on the base models. Training on cached features passes
+        `with_speech_encoder=False`: Whisper's width comes from its config, its weights (600M
+        parameters for large-v3) are never built."""
+        from transformers import WhisperConfig
+
+        speech = WhisperSpeechEncoder(whisper_dir) if with_speech_encoder else None
         text = TextEncoder(text_dir)
         config = SealConfig(
             whisper_name=Path(whisper_dir).name, whisper_fingerprint=fingerprint(whisper_dir),
             text_encoder_name=Path(text_dir).name, text_encoder_fingerprint=fingerprint(text_dir),
-            whisper_dim=speech.dim, text_dim=text.dim, **choices,
+            whisper_dim=speech.dim if speech else int(WhisperConfig.from_pretrained(whisper_dir).d_model),
+            text_dim=text.dim, **choices,
         )
         return cls(config, speech, text)
 

@@ -265,7 +265,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
         log(f"warm start from {cfg.init_from} (its architecture, {model.config.trainable_text_layers} fine-tuned "
             "text layers; the CTC warm-up is skipped)")
     else:
-        base = SealModel.from_base_models(cfg.whisper_dir, cfg.text_dir, length_adapter=cfg.length_adapter)
+        base = SealModel.from_base_models(cfg.whisper_dir, cfg.text_dir, with_speech_encoder=False, length_adapter=cfg.length_adapter)
         saved = run_dir / "checkpoint" / "config.json"
         if (run_dir / "state.pt").exists() and saved.exists():  # resuming: the CTC classes must not move
             ctc_vocab = json.loads(saved.read_text())["ctc_vocab"]

@@ -103,3 +103,9 @@ def test_adding_fine_tuned_text_layers_starts_from_the_same_function(model, wave
     np.testing.assert_allclose(model.with_trainable_text_layers(2).eval().embed_speech(waves), model.embed_speech(waves), atol=1e-5)
     with pytest.raises(ValueError, match="cannot drop"):
         two.with_trainable_text_layers(1)
+
+
+def test_a_model_for_cached_features_skips_whisper_but_not_its_width(dirs):
+    without = SealModel.from_base_models(*dirs, with_speech_encoder=False, length_adapter="ctc")
+    assert without.speech_encoder is None
+    assert without.config == SealModel.from_base_models(*dirs, length_adapter="ctc").config
