@@ -149,7 +149,7 @@ class SealModel(nn.Module):
         config = SealConfig(
             whisper_name=Path(whisper_dir).name, whisper_fingerprint=fingerprint(whisper_dir),
             text_encoder_name=Path(text_dir).name, text_encoder_fingerprint=fingerprint(text_dir),
-            whisper_dim=speech.dim if speech else int(WhisperConfig.from_pretrained(whisper_dir).d_model),
+            whisper_dim=int(WhisperConfig.from_pretrained(whisper_dir).d_model),
             text_dim=text.dim, **choices,
         )
         return cls(config, speech, text)
