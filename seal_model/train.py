@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import random
 import time
 from collections import Counter
@@ -98,7 +99,9 @@ def pooled_text_vectors(model: SealModel, texts: list[str], cache: Path, log: Ca
                 vectors = model.text_encoder.forward_features(chunk).float().cpu().numpy()
                 known.update(zip(chunk, vectors))
                 if (start // 128) % 40 == 39 or start + 128 >= len(missing):  # resumable
-                    tmp = cache.with_suffix(".tmp.npz")
+                    # One temporary file per process: two runs started together share the cache
+                    # file, and a shared temporary name let one overwrite the other mid-write.
+                    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
                     np.savez(tmp, texts=np.array(list(known)), vectors=np.stack(list(known.values())))
                     tmp.replace(cache)
                     log(f"  {min(start + 128, len(missing))}/{len(missing)} texts encoded")
