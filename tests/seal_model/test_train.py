@@ -29,6 +29,12 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     assert written == 1 and len(clips) == 4 * 4 + 8  # 4 rounds of 4 questions; each sentence once
     assert len({c.item.voice for c in clips}) > 4
     assert all(c.features.dtype == np.float16 and c.features.shape[1] == 384 for c in clips)
+    # Features are mapped from the shard file, not read into memory, and equal what numpy reads.
+    (shard,) = cache.glob("shard_*.npz")
+    with np.load(shard) as saved:
+        read = np.split(saved["features"], np.cumsum(saved["lengths"])[:-1])
+    assert all(isinstance(c.features, np.memmap) for c in clips)
+    assert all(np.array_equal(c.features, r) for c, r in zip(clips, read))
     # resuming finds nothing left to do
     assert build_speech_cache(corpus, cache, None, log=lambda _m: None) == 0
 
@@ -100,3 +106,20 @@ def test_cosent_is_low_when_scores_follow_the_teacher_ordering():
     assert cosent(agreeing, teacher, 20.0) < 0.1 < cosent(reversed_, teacher, 20.0)
     # ties in the teacher add no pairs: an all-equal teacher gives log(1) = 0
     assert cosent(agreeing, torch.ones(2, 3), 20.0).item() == 0.0
+
+
+def test_compressed_shard_is_read_not_mapped(tmp_path):
+    """A shard someone recompressed still loads (read into memory: compressed bytes cannot be mapped)."""
+    from dataclasses import asdict
+
+    from seal_model.data.speech_cache import SpeechItem, load_shard, mapped_member
+
+    items = [SpeechItem(f"q{n}", f"question {n}", "flite:kal16", "question", "train", ["p1"]) for n in range(2)]
+    features = np.arange(5 * 3, dtype=np.float16).reshape(5, 3)
+    path = tmp_path / "shard_00000.npz"
+    np.savez_compressed(path, features=features, lengths=np.array([2, 3], dtype=np.int32),
+                        items=np.array([json.dumps(asdict(i)) for i in items]))
+    assert mapped_member(path, "features") is None
+    clips = load_shard(path)
+    assert [c.item.id for c in clips] == ["q0", "q1"]
+    assert np.array_equal(clips[1].features, features[2:]) and not isinstance(clips[1].features, np.memmap)
