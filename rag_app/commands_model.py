@@ -41,12 +41,13 @@ def train_command(
 ) -> None:
     """Train SEAL on the cached speech features (`seal-rag data speech` builds them)."""
     from rag_app.model_store import resolve_model_dir
+    from seal_model.data.speech_cache import cached_shards
     from seal_model.train import TrainConfig, train
 
     settings = _settings(ctx)
     whisper_dir = resolve_model_dir(settings, "whisper")
     cache_dir = settings.data_dir / "speech" / whisper_dir.name
-    if not any(cache_dir.glob("shard_*.npz")):
+    if not cached_shards(cache_dir):
         raise typer.BadParameter(f"no cached features in {cache_dir}: run `seal-rag data corpus` and `seal-rag data speech`")
     cfg = TrainConfig(
         run_dir=str(run_dir), cache_dir=str(cache_dir), corpus_dir=str(settings.data_dir / "corpus"),

@@ -61,12 +61,13 @@ def ablate_command(
     from rag_app.bench import sample_question_clips
     from rag_app.model_store import resolve_model_dir
     from rag_app.report import write_outputs
+    from seal_model.data.speech_cache import cached_shards
     from seal_model.train import TrainConfig
 
     settings = ctx.find_root().obj
     whisper_dir = resolve_model_dir(settings, "whisper")
     cache_dir = settings.data_dir / "speech" / whisper_dir.name
-    if not any(cache_dir.glob("shard_*.npz")):
+    if not cached_shards(cache_dir):
         typer.secho(f"error: no cached features in {cache_dir}: run `seal-rag data corpus` and `seal-rag data speech`",
                     fg=typer.colors.RED, err=True)
         raise typer.Exit(2)

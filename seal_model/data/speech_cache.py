@@ -79,6 +79,12 @@ def shard_path(cache_dir: Path, index: int) -> Path:
     return cache_dir / f"shard_{index:05d}.npz"
 
 
+def cached_shards(cache_dir: Path) -> list[Path]:
+    """The finished shards, in work-list order. A build killed while writing leaves its
+    `shard_N.PID.tmp.npz` behind; it matches `shard_*.npz` but is not a shard."""
+    return sorted(p for p in cache_dir.glob("shard_*.npz") if re.fullmatch(r"shard_\d+\.npz", p.name))
+
+
 def parse_shard_spec(spec: str) -> list[int]:
     """`0-54,133-162` -> the shard indices it names: a run can add data past a prefix of the
     work list (a second voice for every question) without rebuilding the shards before it."""
@@ -99,7 +105,7 @@ def parse_shard_spec(spec: str) -> list[int]:
 
 def selected_shard_paths(cache_dir: Path, limit: int | None = None, only: list[int] | None = None) -> list[Path]:
     """The cached shards a run uses: the first `limit` present, or those whose index is in `only`."""
-    paths = sorted(cache_dir.glob("shard_*.npz"))
+    paths = cached_shards(cache_dir)
     if only is not None:
         wanted = set(only)
         paths = [p for p in paths if int(p.stem.split("_")[1]) in wanted]
@@ -153,7 +159,7 @@ def build_speech_cache(
         features = encoder.encode(waves, batch_size=16)
         _write_shard(path, chunk, features)
         written += 1
-        done = sum(1 for _ in cache_dir.glob("shard_*.npz"))
+        done = len(cached_shards(cache_dir))
         seconds = sum(len(w) for w in waves) / 16000
         log(
             f"shard {index}/{total} ({done} done): {len(chunk)} clips, {seconds / 60:.1f} min audio, "

@@ -30,11 +30,14 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     assert len({c.item.voice for c in clips}) > 4
     assert all(c.features.dtype == np.float16 and c.features.shape[1] == 384 for c in clips)
     # Features are mapped from the shard file, not read into memory, and equal what numpy reads.
-    (shard,) = cache.glob("shard_*.npz")
+    (shard,) = cache.glob("shard_0000?.npz")
     with np.load(shard) as saved:
         read = np.split(saved["features"], np.cumsum(saved["lengths"])[:-1])
     assert all(isinstance(c.features, np.memmap) for c in clips)
     assert all(np.array_equal(c.features, r) for c, r in zip(clips, read))
+    # A build killed mid-write leaves its temporary file: it is not a shard.
+    (cache / "shard_00001.4242.tmp.npz").write_bytes(b"half written")
+    assert [p.name for p in run_shard_paths(cache, {})] == ["shard_00000.npz"]
     # resuming finds nothing left to do
     assert build_speech_cache(corpus, cache, None, log=lambda _m: None) == 0
 
