@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import random
 import time
 from collections import Counter
@@ -39,7 +38,7 @@ import torch
 from torch import nn
 
 from seal_model.data.bigbench import read_jsonl
-from seal_model.data.speech_cache import CachedClip, run_shard_paths
+from seal_model.data.speech_cache import CachedClip, run_shard_paths, save_npz_atomically
 from seal_model.device import resolve_device
 from seal_model.model import SealModel
 
@@ -99,11 +98,7 @@ def pooled_text_vectors(model: SealModel, texts: list[str], cache: Path, log: Ca
                 vectors = model.text_encoder.forward_features(chunk).float().cpu().numpy()
                 known.update(zip(chunk, vectors))
                 if (start // 128) % 40 == 39 or start + 128 >= len(missing):  # resumable
-                    # One temporary file per process: two runs started together share the cache
-                    # file, and a shared temporary name let one overwrite the other mid-write.
-                    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-                    np.savez(tmp, texts=np.array(list(known)), vectors=np.stack(list(known.values())))
-                    tmp.replace(cache)
+                    save_npz_atomically(cache, texts=np.array(list(known)), vectors=np.stack(list(known.values())))
                     log(f"  {min(start + 128, len(missing))}/{len(missing)} texts encoded")
     return known
 

@@ -119,15 +119,23 @@ def run_shard_paths(cache_dir: Path, run_config: Mapping[str, Any]) -> list[Path
     return selected_shard_paths(cache_dir, run_config.get("max_shards"), parse_shard_spec(spec) if spec else None)
 
 
-def _write_shard(path: Path, items: list[SpeechItem], features: list[np.ndarray]) -> None:
+def save_npz_atomically(path: Path, **arrays: np.ndarray) -> None:
+    """np.savez (uncompressed: `load_shard` maps it) to a temporary file, then rename: a reader
+    never sees half a file, and the temporary name is per process, so two writers of the same
+    file (parallel builds, two training runs sharing the text-vector cache) cannot write into
+    each other's temporary file."""
     tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.npz")
-    np.savez(
-        tmp,
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def _write_shard(path: Path, items: list[SpeechItem], features: list[np.ndarray]) -> None:
+    save_npz_atomically(
+        path,
         features=np.concatenate(features).astype(np.float16),
         lengths=np.array([len(f) for f in features], dtype=np.int32),
         items=np.array([json.dumps(asdict(i)) for i in items]),
     )
-    tmp.replace(path)
 
 
 def build_speech_cache(

@@ -12,7 +12,7 @@ from rag_app.settings import replace
 import pytest
 
 from seal_model.card import data_stats, write_card
-from seal_model.data.speech_cache import build_speech_cache, load_shards, parse_shard_spec, run_shard_paths
+from seal_model.data.speech_cache import build_speech_cache, cached_shards, load_shards, parse_shard_spec, run_shard_paths
 from seal_model.model import SealModel
 from seal_model.speech_encoder import WhisperSpeechEncoder
 from seal_model.train import TrainConfig, cosent, train
@@ -30,7 +30,7 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     assert len({c.item.voice for c in clips}) > 4
     assert all(c.features.dtype == np.float16 and c.features.shape[1] == 384 for c in clips)
     # Features are mapped from the shard file, not read into memory, and equal what numpy reads.
-    (shard,) = cache.glob("shard_0000?.npz")
+    (shard,) = cached_shards(cache)
     with np.load(shard) as saved:
         read = np.split(saved["features"], np.cumsum(saved["lengths"])[:-1])
     assert all(isinstance(c.features, np.memmap) for c in clips)
