@@ -10,7 +10,7 @@ from rag_app.commands_ask import ask_command
 from rag_app.commands_bench import bench_app
 from rag_app.commands_data import data_app
 from rag_app.commands_kb import ingest_command, kb_app
-from rag_app.commands_model import eval_command, ship_command, train_command
+from rag_app.commands_model import compare_command, eval_command, ship_command, train_command
 from rag_app.commands_serve import serve_command
 from rag_app.commands_report import ablate_command, report_command
 from rag_app.settings import Settings, apply_offline_environment, load_settings
@@ -29,6 +29,7 @@ app.add_typer(kb_app, name="kb")
 app.command("train")(train_command)
 app.add_typer(bench_app, name="bench")
 app.command("eval")(eval_command)
+app.command("compare")(compare_command)
 app.command("ship")(ship_command)
 app.command("serve")(serve_command)
 app.command("report")(report_command)

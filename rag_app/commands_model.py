@@ -35,6 +35,7 @@ def train_command(
     shards: Optional[str] = typer.Option(None, help="Use only these feature shards, e.g. 55-84,133-162."),
     init_from: Optional[Path] = typer.Option(None, help="Warm start from this checkpoint folder (its architecture wins, except that --trainable-text-layers may add fine-tuned layers)."),
     cosent_weight: float = typer.Option(0.0, help="Weight of the CoSENT term in stage 2 (0 = off)."),
+    sentence_queries: bool = typer.Option(False, help="Stage 2 also retrieves each spoken passage sentence's own passage."),
     threads: int = typer.Option(2),
     seed: int = typer.Option(0),
     eval_every: int = typer.Option(250),
@@ -57,7 +58,7 @@ def train_command(
         conv_kernel=conv_kernel, conv_stride=conv_stride, ctc_weight=ctc_weight,
         trainable_text_layers=trainable_text_layers, text_layer_lr_scale=text_layer_lr_scale, speech_pooling=speech_pooling, max_shards=max_shards, threads=threads, eval_every=eval_every,
         shards=shards, init_from=str(init_from) if init_from else None, cosent_weight=cosent_weight,
-        device=settings.device,
+        sentence_queries=sentence_queries, device=settings.device,
     )
     checkpoint = train(cfg, log=typer.echo)
     typer.echo(f"checkpoint: {checkpoint}")
@@ -104,6 +105,36 @@ def eval_command(
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(dataclasses.asdict(report), indent=2))
+
+
+def compare_command(
+    report_a: Path = typer.Argument(..., help="`seal-rag eval --json` output of the baseline (A)."),
+    report_b: Path = typer.Argument(..., help="`seal-rag eval --json` output of the candidate (B), same set."),
+    mode: str = typer.Option("seal", help="Which mode's ranks to compare (seal, asr, text)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the comparison as JSON."),
+) -> None:
+    """Query-by-query comparison of two evaluations: Top-1 and MRR@10 differences with paired
+    bootstrap intervals and McNemar's exact test."""
+    from rag_app.compare import format_comparison, paired_comparison
+
+    ranks = []
+    for path in (report_a, report_b):
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(f"cannot read {path}: {exc}")
+        found = report.get("ranks", {}).get(mode) if isinstance(report, dict) else None
+        if not found:
+            raise typer.BadParameter(f"{path} has no per-query ranks for mode {mode!r} "
+                                     "(rerun `seal-rag eval --json` with this version and that mode)")
+        ranks.append(found)
+    try:
+        result = paired_comparison(*ranks)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc))
+    typer.echo(format_comparison(str(report_a), str(report_b), result))
+    if json_out:
+        json_out.write_text(json.dumps({"a": str(report_a), "b": str(report_b), "mode": mode, **result}, indent=2))
 
 
 def ship_command(

@@ -34,12 +34,14 @@ class QueryResult:
     transcript: str = ""
 
 
+def gold_rank(result: QueryResult) -> int:
+    """Rank of the first gold passage in the top 10, 0 when none is there."""
+    return next((i + 1 for i, pid in enumerate(result.ranked[:10]) if pid in result.gold), 0)
+
+
 def metrics(results: list[QueryResult]) -> dict[str, float]:
     """Top-1/3/10 and MRR@10 (a query counts as found at the first gold passage's rank)."""
-    ranks = []
-    for r in results:
-        rank = next((i + 1 for i, pid in enumerate(r.ranked[:10]) if pid in r.gold), None)
-        ranks.append(rank)
+    ranks = [gold_rank(r) for r in results]
     n = max(len(ranks), 1)
     return {
         "n": len(ranks),
@@ -92,6 +94,10 @@ class EvalReport:
     by_group: dict[str, dict[str, dict]] = field(default_factory=dict)
     latency: dict[str, dict] = field(default_factory=dict)
     examples: list[dict] = field(default_factory=list)
+    # mode -> query id -> gold rank (0 = not in the top 10): two checkpoints' reports on one set
+    # can then be compared query by query (`seal-rag compare`), which is far less noisy than
+    # comparing two aggregates.
+    ranks: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def evaluate(
@@ -142,6 +148,7 @@ def evaluate(
     for mode in modes:
         report.overall[mode] = metrics(results[mode])
         report.latency[mode] = percentiles([r.embed_ms for r in results[mode]])
+        report.ranks[mode] = {r.query_id: gold_rank(r) for r in results[mode]}
         for key in ("voice", "condition"):
             groups = sorted({r.group[key] for r in results[mode]})
             for value in groups:

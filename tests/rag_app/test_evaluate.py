@@ -60,3 +60,32 @@ def test_metrics_count_ranks():
     assert found["n"] == 4
     assert found["top1"] == 0.25 and found["top3"] == 0.5 and found["top10"] == 0.5
     assert found["mrr10"] == pytest.approx((1 + 1 / 3) / 4)
+
+
+def test_paired_comparison_counts_discordant_queries():
+    from rag_app.compare import paired_comparison
+
+    ids = [f"q{n}" for n in range(40)]
+    a = {q: 1 for q in ids[:20]} | {q: 0 for q in ids[20:]}
+    # B keeps A's 20 hits, adds 10 more (rank 1) and moves 5 misses to rank 2.
+    b = dict(a) | {q: 1 for q in ids[20:30]} | {q: 2 for q in ids[30:35]}
+    result = paired_comparison(a, b, samples=500)
+    assert result["n"] == 40 and result["only_a"] == 0 and result["only_b"] == 10
+    assert result["top1_diff"] == pytest.approx(10 / 40)
+    assert result["mcnemar_p"] == pytest.approx(2 * 0.5**10)
+    assert result["mrr10_diff"] == pytest.approx((10 + 5 * 0.5) / 40)
+    lo, hi = result["top1_diff_95ci"]
+    assert 0 < lo <= result["top1_diff"] <= hi
+    # identical reports: nothing discordant, p = 1
+    same = paired_comparison(a, a, samples=100)
+    assert same["mcnemar_p"] == 1.0 and same["top1_diff_95ci"] == [0.0, 0.0]
+    with pytest.raises(ValueError, match="share no query ids"):
+        paired_comparison(a, {"other": 1})
+
+
+def test_compare_command_rejects_reports_without_ranks(tmp_path):
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"overall": {"seal": {"top1": 0.3}}}))
+    result = subprocess.run([sys.executable, "-m", "rag_app.cli", "compare", str(old), str(old)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "no per-query ranks" in result.stderr

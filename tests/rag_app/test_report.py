@@ -49,6 +49,7 @@ def test_robustness_runs_every_condition_on_one_index(tmp_path, settings):
     assert result["passages"] == 2
     assert set(result["clean"]["overall"]) == {"seal", "asr", "text"}
     assert result["clean"]["overall"]["text"]["top1"] == 1.0  # the oracle on a two-passage KB
+    assert result["clean"]["ranks"]["text"] == {"p1": 1, "p2": 1}  # per query, for `seal-rag compare`
     assert set(result["robustness"]) == {"clean", *CONDITIONS}
     assert all(set(by_mode) == {"seal", "asr"} and by_mode["seal"]["n"] == 2 for by_mode in result["robustness"].values())
 
