@@ -119,7 +119,8 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
         f"stage 2 {steps['stage2']}; batch {config['batch_size']}; lr {config['lr']} "
         f"(stage 2 x{config['stage2_lr_scale']}{text_lr}); temperature {config['temperature']}; "
         f"{config['hard_negatives']} mined hard negatives per question; "
-        f"CoSENT weight {config.get('cosent_weight', 0.0)}; seed {config['seed']}.",
+        f"CoSENT weight {config.get('cosent_weight', 0.0)}; spoken passage sentences as stage-2 queries: "
+        f"{'yes' if config.get('sentence_queries') else 'no'}; seed {config['seed']}.",
         f"- Wall time: {seconds / 60:.0f} min on {config['threads']} CPU thread{'s' if config['threads'] != 1 else ''}.",
     ]
     if dev:

@@ -8,6 +8,9 @@ so different sentences stay apart.
 Stage 2 (retrieval): spoken questions -> gold passage by InfoNCE over the batch's passages
 plus mined hard negatives (the passages the text tower ranks highest for the question's own
 text that are not gold), keeping the stage-1 terms so the speech side does not drift.
+With `sentence_queries`, spoken passage sentences join stage 2 as extra queries whose gold is
+the passage they were cut from (an inverse-cloze-style task): they bring words and passages no
+training question covers, where more voices for the same questions had levelled off.
 Optionally (`cosent_weight`) a CoSENT term teaches the speech side the text tower's graded
 ranking of the batch's passages for the same words. There is no class label in this data that
 a retrieval user cares about (the source dataset is not one), so the paper's contrastive
@@ -76,6 +79,7 @@ class TrainConfig:
     init_from: str | None = None  # warm start: a checkpoint folder whose architecture and weights we continue
     cosent_weight: float = 0.0
     cosent_scale: float = 20.0
+    sentence_queries: bool = False  # stage 2 also retrieves each spoken passage sentence's own passage
     threads: int = 2
     eval_every: int = 250
     dev_kb_size: int = 5000
@@ -101,6 +105,14 @@ def pooled_text_vectors(model: SealModel, texts: list[str], cache: Path, log: Ca
                     save_npz_atomically(cache, texts=np.array(list(known)), vectors=np.stack(list(known.values())))
                     log(f"  {min(start + 128, len(missing))}/{len(missing)} texts encoded")
     return known
+
+
+def pick_hard_negatives(query: str, gold: str, ranked: list[str], passages: dict[str, dict], count: int) -> list[str]:
+    """The first `count` ranked passages that are neither gold nor hold the query's exact words.
+
+    Why the second rule: a spoken passage sentence's own words often recur in a near-duplicate
+    VitaminC snippet of its passage, which would be a false negative."""
+    return [pid for pid in ranked if pid != gold and query not in passages[pid]["text"]][:count]
 
 
 def choose_ctc_vocab(tokenizer, texts: list[str], size: int) -> list[int]:
@@ -216,6 +228,11 @@ class TrainingData:
     def indices(self, kind: str | None, split: str) -> list[int]:
         return [i for i, c in enumerate(self.clips) if c.item.split == split and (kind is None or c.item.kind == kind)]
 
+    def retrieval_indices(self) -> list[int]:
+        """Stage 2's training queries: spoken questions, plus passage sentences when asked for."""
+        kinds = {"question", "sentence"} if self.cfg.sentence_queries else {"question"}
+        return [i for i, c in enumerate(self.clips) if c.item.split == "train" and c.item.kind in kinds and c.item.gold]
+
     def teacher_scores(self, questions: list[str], passage_ids: list[str]) -> torch.Tensor:
         """The frozen text tower's cosine of each question's own words with each passage."""
         q = nn.functional.normalize(torch.from_numpy(np.stack([self.vectors[t] for t in questions])), dim=-1)
@@ -238,13 +255,13 @@ class TrainingData:
         matrix = nn.functional.normalize(
             torch.from_numpy(np.stack([self.vectors[self.passages[p]["text"]] for p in train_ids])), dim=-1
         )
-        questions = sorted({c.item.text: c.item.gold[0] for c in self.clips if c.item.kind == "question"}.items())
+        questions = sorted({self.clips[i].item.text: self.clips[i].item.gold[0] for i in self.retrieval_indices()}.items())
         for start in range(0, len(questions), 512):
             chunk = questions[start : start + 512]
             q = nn.functional.normalize(torch.from_numpy(np.stack([self.vectors[t] for t, _ in chunk])), dim=-1)
-            top = (q @ matrix.T).topk(cfg.hard_negatives + 1, dim=1).indices.tolist()
+            top = (q @ matrix.T).topk(min(cfg.hard_negatives + 4, len(train_ids)), dim=1).indices.tolist()
             for (text, gold), ranked in zip(chunk, top):
-                self.hard[text] = [train_ids[r] for r in ranked if train_ids[r] != gold][: cfg.hard_negatives]
+                self.hard[text] = pick_hard_negatives(text, gold, [train_ids[r] for r in ranked], self.passages, cfg.hard_negatives)
 
 
 def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
@@ -334,7 +351,8 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
             data.prepare_contrastive(model, rng)
             dev_idx = data.indices("question", "dev")[:600]
             log(f"contrastive stages: {len(data.indices(None, 'train'))} clips, "
-                f"{len(data.indices('question', 'train'))} spoken questions, {len(dev_idx)} dev")
+                f"{len(data.indices('question', 'train'))} spoken questions, {len(data.retrieval_indices())} "
+                f"stage-2 queries, {len(dev_idx)} dev")
             if cfg.init_from and step == 0:  # where the warm start begins, on this run's dev set
                 model.eval()
                 start_dev = dev_retrieval(model, data.clips, dev_idx, data.dev_passage_ids, data.dev_vecs)
@@ -344,7 +362,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
         if not queue or stage != queue_stage:
             if stage == 0:
                 data.reload()
-            pool = data.indices("question", "train") if stage == 2 else data.indices(None, "train")
+            pool = data.retrieval_indices() if stage == 2 else data.indices(None, "train")
             queue, queue_stage = length_batches(data.clips, pool, cfg.batch_size, rng), stage
         batch = [data.clips[i] for i in queue.pop()]
         for group in optimizer.param_groups:

@@ -15,7 +15,7 @@ from seal_model.card import data_stats, write_card
 from seal_model.data.speech_cache import build_speech_cache, cached_shards, load_shards, parse_shard_spec, run_shard_paths
 from seal_model.model import SealModel
 from seal_model.speech_encoder import WhisperSpeechEncoder
-from seal_model.train import TrainConfig, cosent, train
+from seal_model.train import TrainConfig, cosent, pick_hard_negatives, train
 from tests.conftest import write_tiny_corpus
 
 
@@ -87,9 +87,12 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     assert "Dev retrieval of the starting checkpoint" in text
 
     # A warm start may add fine-tuned top text layers (and only that): they train, the rest carries over.
+    # Here with spoken passage sentences as extra stage-2 queries: the 8 sentences join the 16 questions.
     deeper = TrainConfig(**{**warm.__dict__, "run_dir": str(tmp_path / "deeper"), "trainable_text_layers": 1,
-                            "stage2_steps": 2, "eval_every": 2, "cosent_weight": 0.0})
-    deeper_model = SealModel.load(train(deeper, log=lambda _m: None), whisper_dir, text_dir)
+                            "stage2_steps": 2, "eval_every": 2, "cosent_weight": 0.0, "sentence_queries": True})
+    messages: list[str] = []
+    deeper_model = SealModel.load(train(deeper, log=messages.append), whisper_dir, text_dir)
+    assert any("16 spoken questions, 24 stage-2 queries" in m for m in messages), messages
     assert deeper_model.config.trainable_text_layers == 1
     minilm_top = deeper_model.text_encoder.transformer.encoder.layer[-1].state_dict()
     assert any(not torch.equal(v, minilm_top[k]) for k, v in deeper_model.speech_top_layers[0].state_dict().items())
@@ -100,6 +103,15 @@ def test_shard_spec_names_ranges_and_rejects_nonsense():
     for bad in ("", "3-1", "a-b", "-4"):
         with pytest.raises(ValueError):
             parse_shard_spec(bad)
+
+
+def test_hard_negatives_skip_gold_and_passages_holding_the_query():
+    passages = {"gold": {"text": "Paris is the capital of France."},
+                "twin": {"text": "Paris is the capital of France. It had 2.1 million people."},
+                "near": {"text": "Lyon is a city in France."}, "far": {"text": "Rice is a grain."}}
+    ranked = ["gold", "twin", "near", "far"]
+    assert pick_hard_negatives("Paris is the capital of France.", "gold", ranked, passages, 2) == ["near", "far"]
+    assert pick_hard_negatives("what is the capital of france", "gold", ranked, passages, 1) == ["twin"]
 
 
 def test_cosent_is_low_when_scores_follow_the_teacher_ordering():
