@@ -88,3 +88,47 @@ def bench_turn_command(
     typer.echo(f"speech->passages p50: seal {s2p['seal']['p50_ms']:.1f} ms, asr {s2p['asr']['p50_ms']:.1f} ms, "
                f"ratio SEAL/ASR {result['ratio_p50']:.3f}")
     _write(json_out, result)
+
+
+@bench_app.command("latency")
+def bench_latency_command(
+    ctx: typer.Context,
+    set_dir: Path = typer.Option(..., "--set", help="Evaluation set folder; its first clips are timed."),
+    queries: int = typer.Option(50, help="How many clips to time (after 3 warm-up calls)."),
+    threads: int = typer.Option(0, help="torch threads (0 = default)."),
+    reference: Optional[Path] = typer.Option(None, help="A --save-reference file from another device to check against."),
+    save_reference: Optional[Path] = typer.Option(None, help="Save this run's SEAL vectors and transcripts (.npz)."),
+    json_out: Optional[Path] = typer.Option(None, "--json"),
+) -> None:
+    """Speech -> query embedding p50/p95 of SEAL vs the ASR path, and the Whisper encoder on the
+    real length vs 30 s padding, clip by clip on this machine's device (CUDA when present)."""
+    import numpy as np
+    import torch
+
+    from rag_app.asr import WhisperTranscriber
+    from rag_app.audio import decode_audio
+    from rag_app.latency import format_latency, measure_latency
+    from rag_app.model_store import ModelNotAvailable, load_seal_model, resolve_model_dir
+    from seal_model.data.eval_set import EvalSetError, load_eval_set
+    from seal_model.device import resolve_device
+
+    settings = ctx.find_root().obj
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        eval_set = load_eval_set(set_dir)
+        seal = load_seal_model(settings)
+    except (EvalSetError, ModelNotAvailable, ValueError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"), resolve_device(settings.device))
+    waveforms = [decode_audio(q.audio) for q in eval_set.queries[:queries]]
+    ref = None
+    if reference:
+        with np.load(reference) as data:
+            ref = {"embeddings": data["embeddings"], "transcripts": [str(t) for t in data["transcripts"]]}
+    report = measure_latency(seal, transcriber, waveforms, reference=ref, log=typer.echo)
+    typer.echo(format_latency(report))
+    if save_reference:
+        np.savez(save_reference, embeddings=report.embeddings, transcripts=np.array(report.transcripts))
+    _write(json_out, report.to_dict())

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from rag_app.audio import decode_audio
+from rag_app.latency import percentiles
 from seal_model.data.eval_set import EvalSet
 
 MODES = ("seal", "asr", "text")
@@ -50,12 +51,6 @@ def metrics(results: list[QueryResult]) -> dict[str, float]:
         "top10": sum(1 for k in ranks if k and k <= 10) / n,
         "mrr10": sum(1.0 / k for k in ranks if k) / n,
     }
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"p50_ms": float("nan"), "p95_ms": float("nan")}
-    return {"p50_ms": float(np.percentile(values, 50)), "p95_ms": float(np.percentile(values, 95))}
 
 
 class TempIndex:
