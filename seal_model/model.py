@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from seal_model.device import use_exact_float32
 from seal_model.speech_encoder import WhisperSpeechEncoder, key_padding_bias
 from seal_model.text_encoder import TextEncoder, masked_mean
 
@@ -214,6 +215,8 @@ class SealModel(nn.Module):
         expected_keys = set(model.trained_state())
         if unexpected or expected_keys & set(missing):
             raise ValueError(f"checkpoint {folder} does not match its config (missing {sorted(expected_keys & set(missing))[:3]}, unexpected {unexpected[:3]})")
+        if torch.device(device).type == "cuda":
+            use_exact_float32()  # callers that pass "cuda" directly get CPU-matching results too
         return model.to(device).eval()
 
     @property
