@@ -99,7 +99,9 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
         f"- Whisper `{model['whisper_name']}` (fingerprint {model['whisper_fingerprint']}), frozen; "
         f"text encoder `{model['text_encoder_name']}` (fingerprint {model['text_encoder_fingerprint']}), frozen.",
         f"- Adapter: LayerNorm -> Conv1D (kernel {model['conv_kernel']}, stride {model['conv_stride']}, "
-        f"{model['conv_channels']} channels) -> length adapter `{model['length_adapter']}` "
+        f"{model['conv_channels']} channels) -> "
+        + (f"{model['adapter_layers']} transformer layers -> " if model.get("adapter_layers") else "")
+        + f"length adapter `{model['length_adapter']}` "
         f"({len(model['ctc_vocab'])} word pieces + blank + other) -> text encoder layers "
         f"({model['trainable_text_layers']} fine-tuned) -> mean pool -> shared linear layer -> L2 norm.",
         "",

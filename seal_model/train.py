@@ -72,6 +72,7 @@ class TrainConfig:
     conv_kernel: int = 5
     conv_stride: int = 4
     trainable_text_layers: int = 0
+    adapter_layers: int = 0  # transformer layers over the conv frames (a warm start may add them)
     text_layer_lr_scale: float = 0.1  # fine-tuned text layers learn at lr x this (x the stage's scale)
     speech_pooling: str = "mean"
     max_shards: int | None = None
@@ -274,11 +275,15 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     data = TrainingData(cfg, log)
     if cfg.init_from:  # warm start: the checkpoint fixes the architecture; its weights are the start
         model = SealModel.load(cfg.init_from, cfg.whisper_dir, cfg.text_dir, with_speech_encoder=False)
-        if cfg.trainable_text_layers > model.config.trainable_text_layers:  # the one change a warm start may make
+        # The changes a warm start may make: more fine-tuned text layers, more adapter layers,
+        # each added so that the model still computes the checkpoint's function at step 0.
+        if cfg.trainable_text_layers > model.config.trainable_text_layers:
             model = model.with_trainable_text_layers(cfg.trainable_text_layers)
+        if cfg.adapter_layers > model.config.adapter_layers:
+            model = model.with_adapter_layers(cfg.adapter_layers)
         model.train()
         log(f"warm start from {cfg.init_from} (its architecture, {model.config.trainable_text_layers} fine-tuned "
-            "text layers; the CTC warm-up is skipped)")
+            f"text layers, {model.config.adapter_layers} adapter layers; the CTC warm-up is skipped)")
     else:
         base = SealModel.from_base_models(cfg.whisper_dir, cfg.text_dir, with_speech_encoder=False, length_adapter=cfg.length_adapter)
         saved = run_dir / "checkpoint" / "config.json"
@@ -289,6 +294,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
         config = type(base.config)(**{
             **asdict(base.config), "ctc_vocab": ctc_vocab, "conv_kernel": cfg.conv_kernel,
             "conv_stride": cfg.conv_stride, "trainable_text_layers": cfg.trainable_text_layers,
+            "adapter_layers": cfg.adapter_layers,
             "speech_pooling": cfg.speech_pooling,
         })
         model = SealModel(config, None, base.text_encoder)

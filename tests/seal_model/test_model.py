@@ -109,3 +109,22 @@ def test_a_model_for_cached_features_skips_whisper_but_not_its_width(dirs):
     without = SealModel.from_base_models(*dirs, with_speech_encoder=False, length_adapter="ctc")
     assert without.speech_encoder is None
     assert without.config == SealModel.from_base_models(*dirs, length_adapter="ctc").config
+
+
+def test_adapter_layers_start_as_identity_then_keep_batches_independent(model, waves, tmp_path, dirs):
+    deeper = model.with_adapter_layers(2).eval()
+    assert deeper.config.adapter_layers == 2 and len(deeper.adapter.layers) == 2
+    np.testing.assert_allclose(deeper.embed_speech(waves), model.embed_speech(waves), atol=1e-5)
+    with torch.no_grad():  # as if training had moved the zeroed residual branches
+        for layer in deeper.adapter.layers:
+            layer.linear2.weight.normal_(0, 0.02)
+            layer.self_attn.out_proj.weight.normal_(0, 0.02)
+    moved = deeper.embed_speech(waves)
+    assert float(np.min(np.sum(moved * model.embed_speech(waves), axis=1))) < 0.9999
+    alone = deeper.embed_speech([waves[0]])[0]
+    assert float(alone @ moved[0]) >= 0.999  # padded frames stay out of the layers' attention
+    assert any(k.startswith("adapter.layers.1.") for k in deeper.trained_state())
+    deeper.save(tmp_path / "ckpt")
+    np.testing.assert_allclose(SealModel.load(tmp_path / "ckpt", *dirs).embed_speech(waves), moved, atol=1e-5)
+    with pytest.raises(ValueError, match="cannot drop"):
+        deeper.with_adapter_layers(1)
