@@ -68,7 +68,7 @@ def train_command(
 def eval_command(
     ctx: typer.Context,
     set_dir: Path = typer.Option(..., "--set", help="Evaluation set folder (passages.jsonl, queries.jsonl, audio)."),
-    modes: str = typer.Option("seal,asr,text", help="Comma-separated: seal, asr, text."),
+    modes: str = typer.Option("seal,asr,text", help="Comma-separated: seal, asr, text, reading (SEAL's own CTC reading -> text tower: a diagnostic)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON."),
     limit: Optional[int] = typer.Option(None, help="Only the first N queries (quick look)."),
     threads: int = typer.Option(0, help="torch threads (0 = torch's default)."),

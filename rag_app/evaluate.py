@@ -5,10 +5,14 @@ into a temporary Chroma collection), so only the query side differs:
 - seal: audio -> SEAL speech tower -> search (no transcription)
 - asr:  audio -> Whisper greedy transcription (same weights) -> SEAL text tower -> search
 - text: the question's text -> SEAL text tower -> search (what perfect ASR would give)
+- reading (diagnostic, not by default): SEAL's own greedy CTC reading of the clip -> text
+  tower -> search. How close it comes to `seal` says how much of SEAL is an implicit
+  word-piece recogniser; its word error rate says how good that recogniser is.
 Latency is measured per query from the decoded waveform to the query embedding.
 """
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections import defaultdict
@@ -21,7 +25,8 @@ from rag_app.audio import decode_audio
 from rag_app.latency import percentiles
 from seal_model.data.eval_set import EvalSet
 
-MODES = ("seal", "asr", "text")
+MODES = ("seal", "asr", "text", "reading")
+DEFAULT_MODES = ("seal", "asr", "text")
 
 
 @dataclass
@@ -93,13 +98,29 @@ class EvalReport:
     # can then be compared query by query (`seal-rag compare`), which is far less noisy than
     # comparing two aggregates.
     ranks: dict[str, dict[str, int]] = field(default_factory=dict)
+    wer: dict[str, float] = field(default_factory=dict)  # modes with a transcript: word error rate vs the question text
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(edit distance in words, reference words), case and punctuation ignored."""
+    ref, hyp = _words(reference), _words(hypothesis)
+    row = list(range(len(hyp) + 1))
+    for i, word in enumerate(ref, 1):
+        previous, row[0] = row[:], i
+        for j, other in enumerate(hyp, 1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (word != other))
+    return row[-1], len(ref)
 
 
 def evaluate(
     eval_set: EvalSet,
     seal,  # SealModel
     transcriber=None,  # WhisperTranscriber, for the asr mode
-    modes: tuple[str, ...] = MODES,
+    modes: tuple[str, ...] = DEFAULT_MODES,
     limit: int | None = None,
     log: Callable[[str], None] = print,
     index: "TempIndex | None" = None,
@@ -127,6 +148,9 @@ def evaluate(
                 elif mode == "asr":
                     transcript = transcriber.transcribe(audio)
                     vector = seal.embed_text([transcript])
+                elif mode == "reading":
+                    transcript = seal.embed_and_read_speech([audio])[1][0]
+                    vector = seal.embed_text([transcript])
                 else:
                     vector = seal.embed_text([query.text])
                 elapsed = (time.perf_counter() - start) * 1000
@@ -150,6 +174,9 @@ def evaluate(
                 report.by_group.setdefault(f"{key}={value}", {})[mode] = metrics(
                     [r for r in results[mode] if r.group[key] == value]
                 )
+        if mode in ("asr", "reading"):
+            errors = [word_errors(q.text, r.transcript) for q, r in zip(queries, results[mode]) if q.text]
+            report.wer[mode] = sum(e for e, _ in errors) / max(sum(n for _, n in errors), 1)
     if "asr" in modes:
         report.examples = [
             {"query": r.query_id, "transcript": r.transcript} for r in results["asr"][:10]
@@ -164,6 +191,8 @@ def format_report(report: EvalReport) -> str:
     for name, by_mode in rows:
         for mode, m in by_mode.items():
             lines.append(f"{name:<28}{mode:<6}{m['n']:>5}{m['top1']:>8.3f}{m['top3']:>8.3f}{m['top10']:>8.3f}{m['mrr10']:>8.3f}")
+    for mode, wer in report.wer.items():
+        lines.append(f"word error rate of the {mode} transcripts vs the question text: {wer:.3f}")
     lines.append("")
     lines.append("query latency, waveform -> query embedding (ms):")
     for mode, lat in report.latency.items():

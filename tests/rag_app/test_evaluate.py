@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from rag_app.evaluate import QueryResult, metrics
+from rag_app.evaluate import QueryResult, metrics, word_errors
 from seal_model.data.eval_set import EvalSetError, load_eval_set
 
 
@@ -89,3 +89,34 @@ def test_compare_command_rejects_reports_without_ranks(tmp_path):
     result = subprocess.run([sys.executable, "-m", "rag_app.cli", "compare", str(old), str(old)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "no per-query ranks" in result.stderr
+
+
+def test_word_errors_count_edits_in_words():
+    assert word_errors("Who owns the Encore hotel?", "who owns the encore hotel") == (0, 5)
+    assert word_errors("who owns the encore hotel", "owns the on in hotel") == (3, 5)  # who deleted, encore -> on, in inserted
+    assert word_errors("a b", "") == (2, 2) and word_errors("", "x") == (1, 0)
+
+
+def test_reading_mode_retrieves_with_the_ctc_reading_and_reports_word_error_rates(tmp_path, settings):
+    import soundfile as sf
+
+    from rag_app.asr import WhisperTranscriber
+    from rag_app.evaluate import evaluate
+    from rag_app.model_store import load_seal_model, resolve_model_dir
+    from seal_model.data.voices import synthesize
+
+    passages = {"p1": "The ferry leaves the harbour at noon every day.", "p2": "Mount Everest is the highest mountain."}
+    questions = {"p1": "when does the ferry leave the harbour", "p2": "what is the highest mountain"}
+    (tmp_path / "audio").mkdir()
+    (tmp_path / "passages.jsonl").write_text("".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in passages.items()))
+    lines = []
+    for pid, text in questions.items():
+        sf.write(tmp_path / "audio" / f"{pid}.flac", synthesize("flite:slt", text), 16000)
+        lines.append(json.dumps({"id": pid, "audio": f"audio/{pid}.flac", "text": text, "gold": [pid]}) + "\n")
+    (tmp_path / "queries.jsonl").write_text("".join(lines))
+    seal = load_seal_model(settings)
+    report = evaluate(load_eval_set(tmp_path), seal, WhisperTranscriber(resolve_model_dir(settings, "whisper")),
+                      ("asr", "reading"), log=lambda _m: None)
+    assert set(report.overall) == {"asr", "reading"} and report.overall["reading"]["n"] == 2
+    assert set(report.wer) == {"asr", "reading"}
+    assert report.wer["asr"] < 0.5 and 0.0 <= report.wer["reading"] <= 1.5
