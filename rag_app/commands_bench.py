@@ -103,24 +103,16 @@ def bench_latency_command(
     """Speech -> query embedding p50/p95 of SEAL vs the ASR path, and the Whisper encoder on the
     real length vs 30 s padding, clip by clip on this machine's device (CUDA when present)."""
     import numpy as np
-    import torch
 
     from rag_app.asr import WhisperTranscriber
     from rag_app.audio import decode_audio
     from rag_app.latency import format_latency, measure_latency
-    from rag_app.model_store import ModelNotAvailable, load_seal_model, resolve_model_dir
-    from seal_model.data.eval_set import EvalSetError, load_eval_set
+    from rag_app.commands_model import load_set_and_model
+    from rag_app.model_store import resolve_model_dir
     from seal_model.device import resolve_device
 
     settings = ctx.find_root().obj
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        eval_set = load_eval_set(set_dir)
-        seal = load_seal_model(settings)
-    except (EvalSetError, ModelNotAvailable, ValueError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+    eval_set, seal = load_set_and_model(settings, set_dir, threads)
     transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"), resolve_device(settings.device))
     waveforms = [decode_audio(q.audio) for q in eval_set.queries[:queries]]
     ref = None

@@ -14,6 +14,23 @@ def _settings(ctx: typer.Context) -> Settings:
     return ctx.find_root().obj
 
 
+def load_set_and_model(settings: Settings, set_dir: Path, threads: int):
+    """(eval set, SEAL model) for the commands that measure on a set; a bad set or a missing or
+    mismatched model is a one-line error and exit status 2, not a traceback."""
+    import torch
+
+    from rag_app.model_store import ModelNotAvailable, load_seal_model
+    from seal_model.data.eval_set import EvalSetError, load_eval_set
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return load_eval_set(set_dir), load_seal_model(settings)
+    except (EvalSetError, ModelNotAvailable, ValueError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+
+
 def train_command(
     ctx: typer.Context,
     run_dir: Path = typer.Option(..., help="Where checkpoints, loss.csv and loss.png go (resumes if present)."),
@@ -76,11 +93,8 @@ def eval_command(
     """Top-1/3/10 and MRR@10 per mode, voice and condition; speech->embedding latency p50/p95."""
     import dataclasses
 
-    import torch
-
     from rag_app.evaluate import MODES, evaluate, format_report
-    from rag_app.model_store import ModelNotAvailable, load_seal_model, resolve_model_dir
-    from seal_model.data.eval_set import EvalSetError, load_eval_set
+    from rag_app.model_store import resolve_model_dir
     from seal_model.device import resolve_device
 
     settings = _settings(ctx)
@@ -88,14 +102,7 @@ def eval_command(
     unknown = set(chosen) - set(MODES)
     if unknown:
         raise typer.BadParameter(f"unknown modes {sorted(unknown)}; use {', '.join(MODES)}")
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        eval_set = load_eval_set(set_dir)
-        seal = load_seal_model(settings)
-    except (EvalSetError, ModelNotAvailable, ValueError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+    eval_set, seal = load_set_and_model(settings, set_dir, threads)
     transcriber = None
     if "asr" in chosen:
         from rag_app.asr import WhisperTranscriber
