@@ -118,7 +118,7 @@ def eval_command(
 def compare_command(
     report_a: Path = typer.Argument(..., help="`seal-rag eval --json` output of the baseline (A)."),
     report_b: Path = typer.Argument(..., help="`seal-rag eval --json` output of the candidate (B), same set."),
-    mode: str = typer.Option("seal", help="Which mode's ranks to compare (seal, asr, text)."),
+    mode: str = typer.Option("seal", help="Which mode's ranks to compare (seal, asr, text, reading)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the comparison as JSON."),
 ) -> None:
     """Query-by-query comparison of two evaluations: Top-1 and MRR@10 differences with paired

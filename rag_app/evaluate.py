@@ -136,7 +136,7 @@ def evaluate(
     results: dict[str, list[QueryResult]] = defaultdict(list)
     try:
         for n, query in enumerate(queries):
-            audio = decode_audio(query.audio) if {"seal", "asr", "reading"} & set(modes) else None
+            audio = decode_audio(query.audio) if set(modes) - {"text"} else None  # every mode but text hears the clip
             if audio is not None and perturb is not None:
                 audio = perturb(audio, query.id)
             group = {"voice": query.voice or "-", "condition": condition or query.condition or "clean"}

@@ -20,9 +20,6 @@ import torch
 
 from seal_model.device import describe_device
 
-PADDED_MEL_FRAMES = 3000  # Whisper's fixed 30 s input
-
-
 def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {"p50_ms": float("nan"), "p95_ms": float("nan")}
@@ -75,8 +72,9 @@ def _encoder_ms(seal, wave: np.ndarray, pad_to_30s: bool) -> float:
     encoder = seal.speech_encoder
     mel, lengths = encoder.log_mel([wave])
     if pad_to_30s:
-        mel = torch.nn.functional.pad(mel, (0, PADDED_MEL_FRAMES - mel.shape[-1]))
-        lengths = torch.tensor([PADDED_MEL_FRAMES])  # standard Whisper attends over the padding too
+        full = encoder.max_mel_frames  # Whisper's fixed 30 s input
+        mel = torch.nn.functional.pad(mel, (0, full - mel.shape[-1]))
+        lengths = torch.tensor([full])  # standard Whisper attends over the padding too
     mel = mel.to(encoder.device)
     return timed_ms(lambda: encoder(mel, lengths), encoder.device)[1]
 

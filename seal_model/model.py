@@ -184,16 +184,13 @@ class SealModel(nn.Module):
         added = n_top - self.config.trainable_text_layers
         if added < 0:
             raise ValueError(f"cannot drop fine-tuned text layers ({self.config.trainable_text_layers} -> {n_top})")
-        config = type(self.config)(**{**asdict(self.config), "trainable_text_layers": n_top})
-        wider = type(self)(config, self.speech_encoder, self.text_encoder)
         state = {}
         for key, value in self.trained_state().items():
             if key.startswith("speech_top_layers."):  # already fine-tuned layers keep their place from the top
                 _, index, rest = key.split(".", 2)
                 key = f"speech_top_layers.{int(index) + added}.{rest}"
             state[key] = value
-        wider.load_state_dict(state, strict=False)
-        return wider.to(self.device)
+        return self._grown(state, trainable_text_layers=n_top)
 
     def with_adapter_layers(self, n_layers: int) -> "SealModel":
         """This model with `n_layers` transformer layers in its speech adapter. New layers start
@@ -201,10 +198,15 @@ class SealModel(nn.Module):
         model does until training moves them."""
         if n_layers < self.config.adapter_layers:
             raise ValueError(f"cannot drop adapter layers ({self.config.adapter_layers} -> {n_layers})")
-        config = type(self.config)(**{**asdict(self.config), "adapter_layers": n_layers})
-        wider = type(self)(config, self.speech_encoder, self.text_encoder)
-        wider.load_state_dict(self.trained_state(), strict=False)
-        return wider.to(self.device)
+        return self._grown(self.trained_state(), adapter_layers=n_layers)
+
+    def _grown(self, state: dict[str, torch.Tensor], **changes) -> "SealModel":
+        """A model with `changes` to this config, loaded with `state`; the parameters the state
+        lacks keep their fresh, function-preserving initialisation."""
+        config = type(self.config)(**{**asdict(self.config), **changes})
+        grown = type(self)(config, self.speech_encoder, self.text_encoder)
+        grown.load_state_dict(state, strict=False)
+        return grown.to(self.device)
 
     def trained_state(self) -> dict[str, torch.Tensor]:
         """Only what training changes: adapter, CTC head, shared layer, fine-tuned text layers."""
