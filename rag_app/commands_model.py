@@ -34,7 +34,7 @@ def load_set_and_model(settings: Settings, set_dir: Path, threads: int):
 def train_command(
     ctx: typer.Context,
     run_dir: Path = typer.Option(..., help="Where checkpoints, loss.csv and loss.png go (resumes if present)."),
-    stage0_steps: int = typer.Option(600, help="CTC-only warm-up steps (ctc length adapter)."),
+    stage0_steps: Optional[int] = typer.Option(None, help="CTC-only steps before the others (ctc length adapter); default 600 from scratch, 0 on a warm start."),
     stage1_steps: int = typer.Option(1500, help="Alignment steps."),
     stage2_steps: int = typer.Option(1000, help="Retrieval fine-tuning steps."),
     batch_size: int = typer.Option(48),

@@ -90,9 +90,9 @@ class SpeechAdapter(nn.Module):
     """LayerNorm -> Conv1D (stride) -> GELU -> [transformer layers] -> MLP into the text
     encoder's input space (+ CTC head).
 
-    The optional transformer layers give the CTC head context across frames: measured on the
-    shipped checkpoint, SEAL retrieves about as well as its own greedy CTC reading does (WER
-    0.34), so recognition, not the text side, is what limits it.
+    The optional transformer layers give the CTC head context across frames: SEAL retrieves
+    about as well as its own greedy CTC reading does, so recognition, not the text side, is what
+    limits it (docs/results/adapter-layers, docs/results/ctc-phase).
     """
 
     def __init__(self, config: SealConfig):

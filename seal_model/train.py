@@ -55,7 +55,9 @@ class TrainConfig:
     text_dir: str
     seed: int = 0
     batch_size: int = 48
-    stage0_steps: int = 600  # CTC-only warm-up (ctc length adapter only)
+    # CTC-only steps (ctc length adapter only); None = 600 from scratch, none on a warm start.
+    # A warm start may still ask for them: they are the cheap way to train the recogniser longer.
+    stage0_steps: int | None = None
     stage1_steps: int = 1500
     stage2_steps: int = 1000
     lr: float = 1e-3
@@ -265,6 +267,16 @@ class TrainingData:
                 self.hard[text] = pick_hard_negatives(text, gold, [train_ids[r] for r in ranked], self.passages, cfg.hard_negatives)
 
 
+def ctc_phase_steps(cfg: TrainConfig, use_ctc: bool) -> int:
+    """CTC-only steps this run takes: none without a CTC head; 600 by default from scratch, none
+    by default on a warm start (whose head is trained), as many as asked for otherwise."""
+    if not use_ctc:
+        return 0
+    if cfg.stage0_steps is None:
+        return 0 if cfg.init_from else 600
+    return cfg.stage0_steps
+
+
 def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -283,7 +295,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
             model = model.with_adapter_layers(cfg.adapter_layers)
         model.train()
         log(f"warm start from {cfg.init_from} (its architecture, {model.config.trainable_text_layers} fine-tuned "
-            f"text layers, {model.config.adapter_layers} adapter layers; the CTC warm-up is skipped)")
+            f"text layers, {model.config.adapter_layers} adapter layers)")
     else:
         base = SealModel.from_base_models(cfg.whisper_dir, cfg.text_dir, with_speech_encoder=False, length_adapter=cfg.length_adapter)
         saved = run_dir / "checkpoint" / "config.json"
@@ -301,10 +313,10 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     ctc_vocab = model.config.ctc_vocab
     class_of = {token: k + 1 for k, token in enumerate(ctc_vocab)}
     use_ctc = model.config.length_adapter == "ctc"
-    stage0 = cfg.stage0_steps if use_ctc and not cfg.init_from else 0
+    stage0 = ctc_phase_steps(cfg, use_ctc)
     bounds = (stage0, stage0 + cfg.stage1_steps, stage0 + cfg.stage1_steps + cfg.stage2_steps)
-    # The settings plus the steps each stage actually runs (a warm start or a mean-pool adapter
-    # has no CTC warm-up whatever stage0_steps says): the data card reads them from here.
+    # The settings plus the steps each stage actually runs (a mean-pool adapter has no CTC
+    # warm-up whatever stage0_steps says): the data card reads them from here.
     ran = {"steps_run": {"ctc_warmup": stage0, "stage1": cfg.stage1_steps, "stage2": cfg.stage2_steps}}
     (run_dir / "train_config.json").write_text(json.dumps({**asdict(cfg), **ran}, indent=2))
 
@@ -353,7 +365,8 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     model.train()
     while step < bounds[2]:
         stage = stage_of(step)
-        if stage > 0 and not data.vectors:
+        # A warm start measures its starting point before any step, CTC phase included.
+        if (stage > 0 or (cfg.init_from and step == 0)) and not data.vectors:
             data.prepare_contrastive(model, rng)
             dev_idx = data.indices("question", "dev")[:600]
             log(f"contrastive stages: {len(data.indices(None, 'train'))} clips, "
@@ -366,7 +379,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
                 (run_dir / "start_dev.json").write_text(json.dumps(start_dev))
                 log(f"dev before training: {start_dev}")
         if not queue or stage != queue_stage:
-            if stage == 0:
+            if stage == 0 and not data.vectors:  # clips added now would have no text vectors later
                 data.reload()
             pool = data.retrieval_indices() if stage == 2 else data.indices(None, "train")
             queue, queue_stage = length_batches(data.clips, pool, cfg.batch_size, rng), stage

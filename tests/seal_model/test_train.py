@@ -15,7 +15,7 @@ from seal_model.card import data_stats, write_card
 from seal_model.data.speech_cache import build_speech_cache, cached_shards, load_shards, parse_shard_spec, run_shard_paths
 from seal_model.model import SealModel
 from seal_model.speech_encoder import WhisperSpeechEncoder
-from seal_model.train import TrainConfig, cosent, pick_hard_negatives, train
+from seal_model.train import TrainConfig, cosent, ctc_phase_steps, pick_hard_negatives, train
 from tests.conftest import write_tiny_corpus
 
 
@@ -68,7 +68,7 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     # Warm start on a chosen shard set with CoSENT: the architecture comes from the checkpoint,
     # there is no CTC warm-up, the new loss is logged, and the weights move from where they were.
     warm = TrainConfig(**{**cfg.__dict__, "run_dir": str(tmp_path / "warm"), "init_from": str(checkpoint),
-                          "shards": "0", "stage1_steps": 0, "stage2_steps": 4, "cosent_weight": 1.0,
+                          "shards": "0", "stage0_steps": None, "stage1_steps": 0, "stage2_steps": 4, "cosent_weight": 1.0,
                           "conv_stride": 8, "eval_every": 4})
     warm_checkpoint = train(warm, log=lambda _m: None)
     rows = list(csv.DictReader(open(tmp_path / "warm" / "loss.csv")))
@@ -96,6 +96,28 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     assert deeper_model.config.trainable_text_layers == 1
     minilm_top = deeper_model.text_encoder.transformer.encoder.layer[-1].state_dict()
     assert any(not torch.equal(v, minilm_top[k]) for k, v in deeper_model.speech_top_layers[0].state_dict().items())
+
+    # A warm start may ask for CTC-only steps (training its recogniser longer is cheap: no text
+    # layers run): they come first, move only the CTC path, and the start is measured before them.
+    ctc_first = TrainConfig(**{**warm.__dict__, "run_dir": str(tmp_path / "ctc"), "stage0_steps": 3,
+                               "stage2_steps": 0, "cosent_weight": 0.0, "eval_every": 3})
+    ctc_model = SealModel.load(train(ctc_first, log=lambda _m: None), whisper_dir, text_dir)
+    assert [r["stage"] for r in csv.DictReader(open(tmp_path / "ctc" / "loss.csv"))] == ["0"] * 3
+    assert json.loads((tmp_path / "ctc" / "train_config.json").read_text())["steps_run"]["ctc_warmup"] == 3
+    assert (tmp_path / "ctc" / "start_dev.json").exists()
+    start = before.trained_state()  # the checkpoint it warm-started from
+    moved = {".".join(k.split(".")[:2]) for k, v in ctc_model.trained_state().items() if not torch.equal(v, start[k])}
+    assert {"adapter.conv", "adapter.ctc_head"} <= moved <= {"adapter.norm", "adapter.conv", "adapter.ctc_head"}, moved
+
+
+def test_ctc_phase_defaults_to_none_on_a_warm_start_and_600_from_scratch():
+    def cfg(**kw):
+        return TrainConfig(run_dir="r", cache_dir="c", corpus_dir="p", whisper_dir="w", text_dir="t", **kw)
+
+    assert ctc_phase_steps(cfg(), use_ctc=True) == 600
+    assert ctc_phase_steps(cfg(init_from="ckpt"), use_ctc=True) == 0
+    assert ctc_phase_steps(cfg(init_from="ckpt", stage0_steps=50), use_ctc=True) == 50
+    assert ctc_phase_steps(cfg(stage0_steps=50), use_ctc=False) == 0
 
 
 def test_shard_spec_names_ranges_and_rejects_nonsense():
