@@ -222,6 +222,14 @@ class SealModel(nn.Module):
         save_file(self.trained_state(), str(folder / WEIGHTS_FILE))
         return folder
 
+    @staticmethod
+    def save_half_precision(src: str | Path, dst: str | Path) -> None:
+        """Write a weights file as float16: the shipped copy lives in git, where float32 doubled it
+        past 50 MB. `load` copies it into the float32 parameters, so the model still runs in float32."""
+        from safetensors.torch import load_file, save_file
+
+        save_file({k: v.half().contiguous() for k, v in load_file(str(src)).items()}, str(dst))
+
     @classmethod
     def load(
         cls, folder: str | Path, whisper_dir: str | Path, text_dir: str | Path,

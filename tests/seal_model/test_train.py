@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import torch
+from torch import nn
 
 from rag_app.model_store import resolve_model_dir
 from rag_app.settings import replace
@@ -15,7 +16,7 @@ from seal_model.card import data_stats, write_card
 from seal_model.data.speech_cache import build_speech_cache, cached_shards, load_shards, parse_shard_spec, run_shard_paths
 from seal_model.model import SealModel
 from seal_model.speech_encoder import WhisperSpeechEncoder
-from seal_model.train import TrainConfig, cosent, ctc_phase_steps, pick_hard_negatives, train
+from seal_model.train import TrainConfig, collate, cosent, ctc_phase_steps, pick_hard_negatives, train
 from tests.conftest import write_tiny_corpus
 
 
@@ -85,6 +86,18 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     assert "CoSENT weight 1.0" in text and "from 1 feature shards" in text and "CTC warm-up 0, stage 1 0, stage 2 4" in text
     assert f"Warm-started from `{checkpoint}`" in text
     assert "Dev retrieval of the starting checkpoint" in text
+    # The shipped copy stores its weights as float16 (half the bytes in git) and, loaded into the
+    # float32 parameters, embeds speech and text as the run's own checkpoint does.
+    from safetensors.torch import load_file
+
+    assert {v.dtype for v in load_file(str(tmp_path / "shipped" / "model.safetensors")).values()} == {torch.float16}
+    shipped = SealModel.load(tmp_path / "shipped", whisper_dir, text_dir, with_speech_encoder=False)
+    with torch.inference_mode():
+        pairs = [(m.speech_forward(*collate(clips[:6])).embedding, m.embed_text(["who owns the hotel", "a passage"]))
+                 for m in (after, shipped)]
+    for run_vectors, shipped_vectors in zip(*pairs):
+        cosines = nn.functional.cosine_similarity(torch.as_tensor(run_vectors), torch.as_tensor(shipped_vectors), dim=-1)
+        assert cosines.min() >= 0.999, cosines
 
     # A warm start may add fine-tuned top text layers (and only that): they train, the rest carries over.
     # Here with spoken passage sentences as extra stage-2 queries: the 8 sentences join the 16 questions.
