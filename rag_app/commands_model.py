@@ -57,15 +57,16 @@ def train_command(
     threads: int = typer.Option(2),
     seed: int = typer.Option(0),
     eval_every: int = typer.Option(250),
+    recipe: str = typer.Option("plain", help="Which feature cache: plain or augmented (`seal-rag data speech --recipe`)."),
 ) -> None:
     """Train SEAL on the cached speech features (`seal-rag data speech` builds them)."""
     from rag_app.model_store import resolve_model_dir
-    from seal_model.data.speech_cache import cached_shards
+    from seal_model.data.speech_cache import cached_shards, speech_cache_dir
     from seal_model.train import TrainConfig, train
 
     settings = _settings(ctx)
     whisper_dir = resolve_model_dir(settings, "whisper")
-    cache_dir = settings.data_dir / "speech" / whisper_dir.name
+    cache_dir = speech_cache_dir(settings.data_dir, whisper_dir.name, recipe)
     if not cached_shards(cache_dir):
         raise typer.BadParameter(f"no cached features in {cache_dir}: run `seal-rag data corpus` and `seal-rag data speech`")
     cfg = TrainConfig(
@@ -76,7 +77,7 @@ def train_command(
         conv_kernel=conv_kernel, conv_stride=conv_stride, ctc_weight=ctc_weight,
         trainable_text_layers=trainable_text_layers, adapter_layers=adapter_layers, text_layer_lr_scale=text_layer_lr_scale, speech_pooling=speech_pooling, max_shards=max_shards, threads=threads, eval_every=eval_every,
         shards=shards, init_from=str(init_from) if init_from else None, cosent_weight=cosent_weight,
-        sentence_queries=sentence_queries, device=settings.device,
+        sentence_queries=sentence_queries, device=settings.device, recipe=recipe,
     )
     checkpoint = train(cfg, log=typer.echo)
     typer.echo(f"checkpoint: {checkpoint}")
@@ -89,6 +90,7 @@ def eval_command(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON."),
     limit: Optional[int] = typer.Option(None, help="Only the first N queries (quick look)."),
     threads: int = typer.Option(0, help="torch threads (0 = torch's default)."),
+    reuse_transcripts: bool = typer.Option(True, help="Keep Whisper's transcripts (and their times) in the set's folder and reuse them: they do not depend on the SEAL checkpoint."),
 ) -> None:
     """Top-1/3/10 and MRR@10 per mode, voice and condition; speech->embedding latency p50/p95."""
     import dataclasses
@@ -108,7 +110,12 @@ def eval_command(
         from rag_app.asr import WhisperTranscriber
 
         transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"), resolve_device(settings.device))
-    report = evaluate(eval_set, seal, transcriber, chosen, limit, log=typer.echo)
+    cache_file = set_dir / f"transcripts-{resolve_model_dir(settings, 'whisper').name}.json"
+    transcripts = json.loads(cache_file.read_text()) if reuse_transcripts and cache_file.is_file() else {}
+    report = evaluate(eval_set, seal, transcriber, chosen, limit, log=typer.echo,
+                      transcripts=transcripts if reuse_transcripts else None)
+    if reuse_transcripts and "asr" in chosen:
+        cache_file.write_text(json.dumps(transcripts))
     typer.echo(format_report(report))
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -156,12 +163,12 @@ def ship_command(
     from rag_app.model_store import DEFAULT_CHECKPOINT, resolve_model_dir
     from seal_model.card import data_stats, write_card
 
-    settings = _settings(ctx)
-    cache_dir = settings.data_dir / "speech" / resolve_model_dir(settings, "whisper").name
-    from seal_model.data.speech_cache import run_shard_paths
+    from seal_model.data.speech_cache import run_shard_paths, speech_cache_dir
 
+    settings = _settings(ctx)
     report = json.loads(eval_json.read_text()) if eval_json else None
     config = json.loads((run_dir / "train_config.json").read_text())
+    cache_dir = speech_cache_dir(settings.data_dir, resolve_model_dir(settings, "whisper").name, config.get("recipe", "plain"))
     if shards is not None:
         config = {**config, "max_shards": shards, "shards": None}
     stats = data_stats(run_shard_paths(cache_dir, config))

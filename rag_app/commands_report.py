@@ -61,12 +61,12 @@ def ablate_command(
     from rag_app.bench import sample_question_clips
     from rag_app.model_store import resolve_model_dir
     from rag_app.report import write_outputs
-    from seal_model.data.speech_cache import cached_shards
+    from seal_model.data.speech_cache import cached_shards, speech_cache_dir
     from seal_model.train import TrainConfig
 
     settings = ctx.find_root().obj
     whisper_dir = resolve_model_dir(settings, "whisper")
-    cache_dir = settings.data_dir / "speech" / whisper_dir.name
+    cache_dir = speech_cache_dir(settings.data_dir, whisper_dir.name)
     if not cached_shards(cache_dir):
         typer.secho(f"error: no cached features in {cache_dir}: run `seal-rag data corpus` and `seal-rag data speech`",
                     fg=typer.colors.RED, err=True)

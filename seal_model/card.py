@@ -37,6 +37,12 @@ def data_stats(shard_paths: list[Path]) -> dict:
         "by_engine": dict(Counter(c.item.voice.split(":")[0] for c in train)),
         "distinct_voices": len({c.item.voice for c in train}),
         "flite_voices": sorted({c.item.voice for c in train if c.item.voice.startswith("flite:")}),
+        "festival_voices": sorted({c.item.voice for c in train if c.item.voice.startswith("festival:")}),
+        "augmented_clips": sum(1 for c in train if c.item.augment not in ("", "clean")),
+        "augment_effects": dict(Counter(
+            part.rstrip("0123456789.+-dB") for c in train if c.item.augment not in ("", "clean")
+            for part in c.item.augment.split("+")
+        )),
     }
 
 
@@ -105,8 +111,11 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
         f"{model['conv_channels']} channels) -> "
         + (f"{model['adapter_layers']} transformer layers -> " if model.get("adapter_layers") else "")
         + f"length adapter `{model['length_adapter']}` "
-        f"({len(model['ctc_vocab'])} word pieces + blank + other) -> text encoder layers "
-        f"({model['trainable_text_layers']} fine-tuned) -> mean pool -> shared linear layer -> L2 norm.",
+        + (f"({len(model['ctc_vocab'])} frequent word pieces + blank + every other word piece behind the 'other' class) "
+           if model.get("ctc_full_vocab") else f"({len(model['ctc_vocab'])} word pieces + blank + other) ")
+        + f"-> text encoder layers ({model['trainable_text_layers']} fine-tuned) -> mean pool -> "
+        + ("shared linear layer (both towers) -> L2 norm." if model.get("projection", "shared") == "shared"
+           else "speech projection -> L2 norm; the text tower is the stock encoder."),
         "",
         "## Training data (synthesized speech, all offline)",
         "- Corpus: BIG-bench 1.0.0 sdist (Natural Questions with the answer swap undone, Disfl-QA, "
@@ -115,9 +124,13 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
         f"{stats['shards']} feature shards; {stats['distinct_train_questions']} distinct training questions, "
         f"{stats['train_sentences']} passage sentences; {stats['dev_clips']} dev clips.",
         f"- By source: {stats['by_source']}; by engine: {stats['by_engine']}.",
-        f"- Voices: {stats['distinct_voices']} distinct training voices: flite {', '.join(stats['flite_voices'])} and "
-        "espeak-ng accents x variants x rates. Held out (never trained on): flite slt, Piper joe.",
-        "- Augmentation: none (speed and accent variety come from the voices).",
+        f"- Voices: {stats['distinct_voices']} distinct training voices: flite {', '.join(stats['flite_voices'])}, "
+        + (f"festival {', '.join(stats['festival_voices'])}, " if stats.get("festival_voices") else "")
+        + "espeak-ng accents x variants x rates. Held out (never trained on): the slt speaker (flite, festival), "
+        "Piper joe, hibari heart.",
+        (f"- Augmentation: {stats['augmented_clips']} of {stats['train_clips']} training clips carry a seeded "
+         f"acoustic chain; effects used: {stats['augment_effects']}."
+         if stats.get("augmented_clips") else "- Augmentation: none (speed and accent variety come from the voices)."),
         "",
         "## Training",
         f"- Steps: CTC warm-up {steps['ctc_warmup']}, stage 1 {steps['stage1']}, "

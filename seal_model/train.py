@@ -18,9 +18,9 @@ classification task has nothing to train on here.
 A run can warm-start from a shipped checkpoint (`init_from`) and train on a chosen set of
 shards (`shards`), e.g. the questions again in new voices, without rebuilding earlier data.
 
-The text encoder is frozen, so its pooled vectors for every text are computed once and the
-shared layer is applied on the fly; only adapter, CTC head, shared layer (and optional
-copied text layers) learn. Deterministic given the seed on CPU; checkpoints every `eval_every`
+The text encoder is frozen and stock, so its pooled vectors for every text are computed once;
+only the speech side learns: adapter, CTC head, speech projection (and optional copied text
+layers). With `spec_augment`, cached features get SpecAugment-style time and channel masks. Deterministic given the seed on CPU; checkpoints every `eval_every`
 steps and resumes from them. Runs on CUDA when present (`device`): cached features and text
 vectors stay in host memory and only each batch moves.
 """
@@ -69,7 +69,10 @@ class TrainConfig:
     align_weight: float = 1.0
     inbatch_weight: float = 0.5
     retrieval_weight: float = 1.0
-    ctc_vocab_size: int = 8000
+    ctc_vocab_size: int = 8000  # word pieces with their own CTC output row
+    ctc_full_vocab: bool = True  # every other word piece too (a warm start may add them)
+    projection: str = "speech"  # stock text tower; "shared" trains one layer on both (legacy)
+    spec_augment: bool = False  # time and channel masks on the cached features of training batches
     length_adapter: str = "ctc"
     conv_kernel: int = 5
     conv_stride: int = 4
@@ -86,6 +89,7 @@ class TrainConfig:
     threads: int = 2
     eval_every: int = 250
     dev_kb_size: int = 5000
+    recipe: str = "plain"  # which feature cache (speech_cache.RECIPES); recorded for the data card
     device: str = "auto"  # auto = CUDA when present; features and text vectors stay on CPU until a batch needs them
 
 
@@ -139,13 +143,25 @@ def length_batches(clips: list[CachedClip], indices: list[int], batch_size: int,
     return [b for b in batches if len(b) > 1]
 
 
-def collate(clips: list[CachedClip]) -> tuple[torch.Tensor, torch.Tensor]:
+def collate(clips: list[CachedClip], masking: random.Random | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Padded features and their frame mask; with a `masking` generator, SpecAugment-style
+    masks (two time spans of up to 5% of the clip, two channel bands of up to 6%) are zeroed."""
     steps = max(len(c.features) for c in clips)
-    feats = np.zeros((len(clips), steps, clips[0].features.shape[1]), dtype=np.float32)
+    width = clips[0].features.shape[1]
+    feats = np.zeros((len(clips), steps, width), dtype=np.float32)
     mask = np.zeros((len(clips), steps), dtype=np.float32)
     for i, clip in enumerate(clips):
-        feats[i, : len(clip.features)] = clip.features
-        mask[i, : len(clip.features)] = 1
+        length = len(clip.features)
+        feats[i, :length] = clip.features
+        mask[i, :length] = 1
+        if masking is not None:
+            for _ in range(2):
+                span = masking.randint(0, max(1, length // 20))
+                start = masking.randint(0, max(0, length - span))
+                feats[i, start : start + span] = 0
+                band = masking.randint(0, width * 6 // 100)
+                low = masking.randint(0, width - band)
+                feats[i, :length, low : low + band] = 0
     return torch.from_numpy(feats), torch.from_numpy(mask)
 
 
@@ -167,6 +183,12 @@ def cosent(scores: torch.Tensor, teacher: torch.Tensor, scale: float) -> torch.T
     return torch.logsumexp(torch.cat([terms.new_zeros(1), terms]), dim=0)
 
 
+def ctc_classes(model: SealModel) -> dict[int, int]:
+    """Token id -> CTC class; a token missing here falls in the "other" class (the class after
+    the last one listed), which a full-vocabulary head no longer has."""
+    return {token: k + 1 for k, token in enumerate(model.ctc_ids[1:].tolist())}
+
+
 def ctc_loss(model: SealModel, log_probs: torch.Tensor, lengths: torch.Tensor, texts: list[str], class_of: dict[int, int]) -> torch.Tensor:
     tokenizer = model.text_encoder.tokenizer
     other = len(class_of) + 1
@@ -183,7 +205,7 @@ def ctc_loss(model: SealModel, log_probs: torch.Tensor, lengths: torch.Tensor, t
 def dev_retrieval(model: SealModel, clips, dev_idx, passage_ids, passage_vecs) -> dict[str, float]:
     """Top-1/Top-10 of spoken dev questions against a dev knowledge base (training voices), and
     the median rank of the gold passage, which still moves when Top-1 is near zero."""
-    keys = model._project(torch.from_numpy(passage_vecs).to(model.device)).cpu().numpy()
+    keys = model.project_text(torch.from_numpy(passage_vecs).to(model.device)).cpu().numpy()
     row_of = {pid: i for i, pid in enumerate(passage_ids)}
     ranks = []
     for start in range(0, len(dev_idx), 64):
@@ -293,9 +315,14 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
             model = model.with_trainable_text_layers(cfg.trainable_text_layers)
         if cfg.adapter_layers > model.config.adapter_layers:
             model = model.with_adapter_layers(cfg.adapter_layers)
+        if cfg.ctc_full_vocab and not model.config.ctc_full_vocab and model.config.length_adapter == "ctc":
+            model = model.with_full_vocab()
+        if cfg.projection == "speech" and model.config.projection == "shared":
+            model = model.with_speech_projection()
         model.train()
         log(f"warm start from {cfg.init_from} (its architecture, {model.config.trainable_text_layers} fine-tuned "
-            f"text layers, {model.config.adapter_layers} adapter layers)")
+            f"text layers, {model.config.adapter_layers} adapter layers, full vocabulary {model.config.ctc_full_vocab}, "
+            f"projection {model.config.projection})")
     else:
         base = SealModel.from_base_models(cfg.whisper_dir, cfg.text_dir, with_speech_encoder=False, length_adapter=cfg.length_adapter)
         saved = run_dir / "checkpoint" / "config.json"
@@ -306,12 +333,11 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
         config = type(base.config)(**{
             **asdict(base.config), "ctc_vocab": ctc_vocab, "conv_kernel": cfg.conv_kernel,
             "conv_stride": cfg.conv_stride, "trainable_text_layers": cfg.trainable_text_layers,
-            "adapter_layers": cfg.adapter_layers,
-            "speech_pooling": cfg.speech_pooling,
+            "adapter_layers": cfg.adapter_layers, "ctc_full_vocab": cfg.ctc_full_vocab,
+            "projection": cfg.projection, "speech_pooling": cfg.speech_pooling,
         })
         model = SealModel(config, None, base.text_encoder)
-    ctc_vocab = model.config.ctc_vocab
-    class_of = {token: k + 1 for k, token in enumerate(ctc_vocab)}
+    class_of = ctc_classes(model)
     use_ctc = model.config.length_adapter == "ctc"
     stage0 = ctc_phase_steps(cfg, use_ctc)
     bounds = (stage0, stage0 + cfg.stage1_steps, stage0 + cfg.stage1_steps + cfg.stage2_steps)
@@ -351,7 +377,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
         return cfg.lr * scale * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (s - begin) / length)))
 
     def text_keys(texts: list[str]) -> torch.Tensor:
-        return model._project(torch.from_numpy(np.stack([data.vectors[t] for t in texts])).to(device))
+        return model.project_text(torch.from_numpy(np.stack([data.vectors[t] for t in texts])).to(device))
 
     log_file = run_dir / "loss.csv"
     new_log = not log_file.exists() or step == 0
@@ -387,14 +413,15 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step) * group["lr_scale"]
         texts = [c.item.text for c in batch]
+        features = collate(batch, rng if cfg.spec_augment else None)
         zero = torch.zeros((), device=device)
         align = inbatch = retrieval = ctc = similarity = zero
         if stage == 0:
-            out = model.ctc_forward(*collate(batch))
+            out = model.ctc_forward(*features)
             ctc = ctc_loss(model, out.ctc_log_probs, out.ctc_lengths, texts, class_of)
             loss = ctc
         else:
-            out = model.speech_forward(*collate(batch))
+            out = model.speech_forward(*features)
             unique_texts = sorted(set(texts))
             targets = text_keys(unique_texts)
             own = torch.tensor([unique_texts.index(t) for t in texts], device=device)

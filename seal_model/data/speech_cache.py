@@ -5,6 +5,13 @@ hundred clips plus a JSON line per clip (text, voice, kind, gold passage). Shard
 atomically and named by their position in a deterministic work list, so the build resumes
 where it stopped, several workers can split the list (`worker i of n`), and any prefix of the
 list is a balanced mix: every question gets one voice before any gets a second.
+
+Two recipes name two work lists (a cache folder holds one):
+- "plain" (the first caches): flite and espeak-ng voices, clean audio, questions then sentences.
+- "augmented": festival's diphone voices join the pool, questions and passage sentences are
+  interleaved (any prefix holds both), and every training clip gets a seeded acoustic chain
+  (speed, pitch, reverberation, telephone band, white/pink/brown/babble noise, gain;
+  `augment.py`). Dev clips stay clean, so dev figures stay comparable.
 """
 from __future__ import annotations
 
@@ -21,12 +28,14 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
+from seal_model.data.augment import apply_augmentation, clip_rng, draw_augmentation
 from seal_model.data.bigbench import read_jsonl
-from seal_model.data.voices import TRAIN_VOICES, synthesize
+from seal_model.data.voices import FESTIVAL_TRAIN_VOICES, TRAIN_VOICES, synthesize_many
 
 SHARD_SIZE = 256
 FLITE_VOICES = tuple(v for v in TRAIN_VOICES if v.startswith("flite:"))
 ESPEAK_VOICES = tuple(v for v in TRAIN_VOICES if v.startswith("espeak:"))
+RECIPES = ("plain", "augmented")
 
 
 @dataclass
@@ -38,6 +47,7 @@ class SpeechItem:
     split: str
     gold: list[str]
     source: str = ""
+    augment: str = ""  # the acoustic chain applied ("" or "clean": none)
 
 
 def _pick(options: tuple[str, ...], key: str) -> str:
@@ -58,21 +68,77 @@ def passage_sentences(text: str, min_words: int = 5, max_words: int = 30) -> lis
     return [s for s in _SENTENCE_END.split(text) if min_words <= len(s.split()) <= max_words]
 
 
-def work_items(corpus_dir: Path, rounds: int = 4, sentences_per_round: int = 20000) -> Iterator[SpeechItem]:
-    """The deterministic work list: per round, every train/dev question in a new voice, then a
-    slice of passage sentences (train split only)."""
-    questions = [q for q in read_jsonl(corpus_dir / "questions.jsonl") if q["split"] in ("train", "dev")]
+def _augmented_voice_for(item_id: str, round_index: int) -> str:
+    """flite 35%, espeak-ng 40%, festival 25%; the speaker within an engine varies per item."""
+    key = f"{item_id}|{round_index}"
+    share = int(hashlib.md5(("engine" + key).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    pool = FLITE_VOICES if share < 0.35 else ESPEAK_VOICES if share < 0.75 else FESTIVAL_TRAIN_VOICES
+    return _pick(pool, key)
+
+
+def _sentences(corpus_dir: Path) -> list[tuple[str, str, str, str]]:
+    """(id, sentence, passage id, source) of every train passage, in a fixed hashed order."""
     sentences = []
     for passage in read_jsonl(corpus_dir / "passages.jsonl"):
         if passage["split"] == "train":
             for n, sentence in enumerate(passage_sentences(passage["text"])):
                 sentences.append((f"s{passage['id'][1:]}_{n}", sentence, passage["id"], passage["source"]))
     sentences.sort(key=lambda s: hashlib.md5(s[0].encode()).hexdigest())
+    return sentences
+
+
+def work_items(
+    corpus_dir: Path, rounds: int = 4, sentences_per_round: int = 20000, recipe: str = "plain"
+) -> Iterator[SpeechItem]:
+    """The deterministic work list: per round, every train/dev question in a new voice and a
+    slice of passage sentences (train split only); "augmented" interleaves the two and names
+    each clip's acoustic chain."""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}: {', '.join(RECIPES)}")
+    questions = [q for q in read_jsonl(corpus_dir / "questions.jsonl") if q["split"] in ("train", "dev")]
+    sentences = _sentences(corpus_dir)
     for r in range(rounds):
-        for q in questions:
-            yield SpeechItem(f"{q['id']}~{r}", q["text"], _voice_for(q["id"], r), "question", q["split"], q["gold"], q["source"])
-        for sid, text, pid, source in sentences[r * sentences_per_round : (r + 1) * sentences_per_round]:
-            yield SpeechItem(sid, text, _voice_for(sid, r), "sentence", "train", [pid], source)
+        voice_for = _voice_for if recipe == "plain" else _augmented_voice_for
+        items = [
+            SpeechItem(f"{q['id']}~{r}", q["text"], voice_for(q["id"], r), "question", q["split"], q["gold"], q["source"])
+            for q in questions
+        ] + [
+            SpeechItem(sid, text, voice_for(sid, r), "sentence", "train", [pid], source)
+            for sid, text, pid, source in sentences[r * sentences_per_round : (r + 1) * sentences_per_round]
+        ]
+        if recipe == "augmented":
+            items.sort(key=lambda item: hashlib.md5(item.id.encode()).hexdigest())
+            for item in items:
+                if item.split == "train":
+                    item.augment = draw_augmentation(clip_rng(item.id)).describe()
+        yield from items
+
+
+def speak_items(items: list[SpeechItem], seed: int = 0) -> list[np.ndarray]:
+    """The clips of a shard: each voice speaks its items in one call (festival starts once),
+    then each training clip gets its seeded chain; babble is mixed from the shard's other clips."""
+    by_voice: dict[str, list[int]] = {}
+    for n, item in enumerate(items):
+        by_voice.setdefault(item.voice, []).append(n)
+    waves: list[np.ndarray] = [np.zeros(0, np.float32)] * len(items)
+    for voice, positions in by_voice.items():
+        for n, wave in zip(positions, synthesize_many(voice, [items[n].text for n in positions])):
+            waves[n] = wave
+    clean = list(waves)
+    for n, item in enumerate(items):
+        if item.augment and item.augment != "clean":
+            rng = clip_rng(item.id, seed)
+            chain = draw_augmentation(rng)  # the same draw that named item.augment
+            others = [w for k, w in enumerate(clean) if k != n]
+            waves[n] = apply_augmentation(clean[n], chain, rng, others)
+    return waves
+
+
+def speech_cache_dir(data_dir: Path, whisper_name: str, recipe: str = "plain") -> Path:
+    """Where one Whisper's features for one recipe live: `speech/whisper-base[-augmented]`."""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}: {', '.join(RECIPES)}")
+    return Path(data_dir) / "speech" / (whisper_name if recipe == "plain" else f"{whisper_name}-{recipe}")
 
 
 def shard_path(cache_dir: Path, index: int) -> Path:
@@ -147,10 +213,11 @@ def build_speech_cache(
     workers: int = 1,
     log: Callable[[str], None] = print,
     only: list[int] | None = None,
+    recipe: str = "plain",
 ) -> int:
     """Build missing shards (this worker's share of the list, or of `only`); returns how many it wrote."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    items = list(work_items(corpus_dir))
+    items = list(work_items(corpus_dir, recipe=recipe))
     total = (len(items) + SHARD_SIZE - 1) // SHARD_SIZE
     if max_shards is not None:
         total = min(total, max_shards)
@@ -162,7 +229,7 @@ def build_speech_cache(
             continue
         start = time.perf_counter()
         chunk = items[index * SHARD_SIZE : (index + 1) * SHARD_SIZE]
-        waves = [synthesize(item.voice, item.text) for item in chunk]
+        waves = speak_items(chunk)
         synth_s = time.perf_counter() - start
         features = encoder.encode(waves, batch_size=16)
         _write_shard(path, chunk, features)
