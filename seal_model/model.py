@@ -1,8 +1,13 @@
-"""SEAL: a speech tower and a text tower that meet in one embedding space.
+"""SEAL: a speech tower trained into a stock text encoder's embedding space.
 
     speech: Whisper encoder (trimmed) -> Conv1D adapter (stride shortens time) -> length adapter
-            -> text encoder's transformer layers -> mean pool -> shared linear layer -> L2 norm
-    text:   text encoder (word embeddings -> transformer layers -> mean pool) -> shared layer -> L2 norm
+            -> text encoder's transformer layers -> mean pool -> speech projection -> L2 norm
+    text:   the text encoder exactly as shipped (word embeddings -> layers -> mean pool -> L2 norm)
+
+The text tower is stock: passages are embedded as any tool using that encoder would, typed and
+ASR queries keep the encoder's own quality, and a new speech checkpoint needs no reindex.
+(Earlier checkpoints put a trained "shared" layer on both towers; they still load, with
+`projection="shared"`.)
 
 The length adapter is the design choice that matters at small data sizes:
 - "conv": an MLP maps every conv frame into the text encoder's input space (the paper's
@@ -13,6 +18,14 @@ The length adapter is the design choice that matters at small data sizes:
   rate, and each kept frame becomes the probability-weighted mix of the text encoder's own
   word embeddings (plus a learned MLP residual). CTC gives dense, token-level supervision,
   and the text transformer then sees inputs in the distribution it was trained on.
+
+The CTC head's classes: blank, the K most frequent word pieces (a row each), and, with
+`ctc_full_vocab`, every other word piece of the vocabulary, so any name can be spelled. The
+rare pieces are scored through the text encoder's own (frozen) word embeddings, factorised
+behind the head's "other" class: log P(piece) = log P(other) + log softmax(g(frame) . E_piece
++ b_piece). Why factorised: a full 30k-row output layer would triple the checkpoint (it lives
+in git), rare pieces borrow what MiniLM already knows about them, and a checkpoint trained
+with the "other" bucket keeps its exact function when the tail is added.
 
 Only the adapter, the CTC head, the shared layer and any fine-tuned text layers are trained;
 a checkpoint stores just those, with the base models' fingerprints.
@@ -53,10 +66,32 @@ class SealConfig:
     adapter_hidden: int = 1024
     length_adapter: str = "ctc"  # "ctc" | "conv"
     ctc_vocab: list[int] = field(default_factory=list)  # text-encoder token ids the CTC head predicts
+    ctc_full_vocab: bool = False  # every other word piece too, behind the "other" class (no bucket left)
     trainable_text_layers: int = 0  # top text-encoder layers copied and fine-tuned for speech
     adapter_layers: int = 0  # transformer layers over the conv frames, before the CTC head: recognition capacity
-    shared_layer: bool = True
+    projection: str = "speech"  # "speech": a trained projection on the speech side only; "shared": legacy, on both towers
     speech_pooling: str = "mean"  # "mean" | "max" | "cls": how the speech tower's sequence becomes one vector
+
+
+LEGACY_KEYS = {"shared.": "projection."}
+
+
+def config_from_dict(values: dict) -> SealConfig:
+    """A config from its JSON; checkpoints written before the stock text tower had
+    `shared_layer` (their projection was applied to both towers)."""
+    values = dict(values)
+    if "shared_layer" in values:
+        values.pop("shared_layer")
+        values.setdefault("projection", "shared")
+    return SealConfig(**values)
+
+
+def rare_word_pieces(tokenizer, frequent: list[int]) -> list[int]:
+    """Every spellable word piece not among `frequent`: the tokenizer's vocabulary minus its
+    special and unused ([unusedN]) entries."""
+    special = set(tokenizer.all_special_ids) | set(frequent)
+    return [i for token, i in sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+            if i not in special and not token.startswith("[unused")]
 
 
 def fingerprint(model_dir: str | Path) -> str:
@@ -115,6 +150,10 @@ class SpeechAdapter(nn.Module):
                 nn.Linear(config.conv_channels, config.conv_channels), nn.GELU(),
                 nn.Linear(config.conv_channels, len(config.ctc_vocab) + 2),
             )
+            if config.ctc_full_vocab:  # the "other" class split over every rare word piece
+                self.rare_query = nn.Linear(config.conv_channels, config.text_dim)
+                nn.init.zeros_(self.rare_query.weight)  # starts uniform over the rare pieces
+                nn.init.zeros_(self.rare_query.bias)
         self.layers = nn.ModuleList(identity_start_layer(config.conv_channels) for _ in range(config.adapter_layers))
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,16 +185,21 @@ class SealModel(nn.Module):
             if module is not None:
                 module.requires_grad_(False)
         self.adapter = SpeechAdapter(config)
-        self.shared = nn.Linear(config.text_dim, config.text_dim)
-        nn.init.eye_(self.shared.weight)
-        nn.init.zeros_(self.shared.bias)
-        self.shared.requires_grad_(config.shared_layer)
+        if config.projection not in ("speech", "shared"):
+            raise ValueError(f"unknown projection {config.projection!r} (speech | shared)")
+        self.projection = nn.Linear(config.text_dim, config.text_dim)
+        nn.init.eye_(self.projection.weight)
+        nn.init.zeros_(self.projection.bias)
         layers = self.text_encoder.transformer.encoder.layer
         n_top = config.trainable_text_layers
         self.frozen_layers = list(layers)[: len(layers) - n_top]
         self.speech_top_layers = nn.ModuleList(copy.deepcopy(layer) for layer in list(layers)[len(layers) - n_top :])
         self.speech_top_layers.requires_grad_(True)
-        self.register_buffer("ctc_ids", torch.tensor([0] + list(config.ctc_vocab), dtype=torch.long), persistent=False)
+        rare = rare_word_pieces(text_encoder.tokenizer, config.ctc_vocab) if config.ctc_full_vocab else []
+        # token id of every CTC class after blank: the frequent pieces, then the rare ones
+        self.register_buffer("ctc_ids", torch.tensor([0] + list(config.ctc_vocab) + rare, dtype=torch.long), persistent=False)
+        if config.ctc_full_vocab:
+            self.adapter.rare_bias = nn.Parameter(torch.zeros(len(rare)))
 
     # ----- construction -------------------------------------------------------------------
     @classmethod
@@ -200,6 +244,20 @@ class SealModel(nn.Module):
             raise ValueError(f"cannot drop adapter layers ({self.config.adapter_layers} -> {n_layers})")
         return self._grown(self.trained_state(), adapter_layers=n_layers)
 
+    def with_full_vocab(self) -> "SealModel":
+        """This model with its CTC "other" class split over every rare word piece. The split
+        starts uniform and P(other) is unchanged, so every frequent piece, blank, and the
+        embedding keep their values until training moves them (the greedy reading of a rare
+        piece changes from nothing to one arbitrary rare piece)."""
+        return self._grown(self.trained_state(), ctc_full_vocab=True)
+
+    def with_speech_projection(self) -> "SealModel":
+        """A legacy checkpoint (one trained layer on both towers) moved to the stock text tower:
+        the text side drops the layer, and the speech side starts from the identity, since the
+        two towers' pooled vectors were trained to meet before that layer."""
+        state = {k: v for k, v in self.trained_state().items() if not k.startswith("projection.")}
+        return self._grown(state, projection="speech")
+
     def _grown(self, state: dict[str, torch.Tensor], **changes) -> "SealModel":
         """A model with `changes` to this config, loaded with `state`; the parameters the state
         lacks keep their fresh, function-preserving initialisation."""
@@ -210,7 +268,7 @@ class SealModel(nn.Module):
 
     def trained_state(self) -> dict[str, torch.Tensor]:
         """Only what training changes: adapter, CTC head, shared layer, fine-tuned text layers."""
-        keep = ("adapter.", "shared.", "speech_top_layers.")
+        keep = ("adapter.", "projection.", "speech_top_layers.")
         return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if k.startswith(keep)}
 
     def save(self, folder: str | Path) -> Path:
@@ -241,7 +299,7 @@ class SealModel(nn.Module):
         from safetensors.torch import load_file
 
         folder = Path(folder)
-        config = SealConfig(**json.loads((folder / CONFIG_FILE).read_text()))
+        config = config_from_dict(json.loads((folder / CONFIG_FILE).read_text()))
         for label, path, expected in (
             ("Whisper", whisper_dir, config.whisper_fingerprint),
             ("text encoder", text_dir, config.text_encoder_fingerprint),
@@ -254,7 +312,12 @@ class SealModel(nn.Module):
                 )
         speech = WhisperSpeechEncoder(whisper_dir) if with_speech_encoder else None
         model = cls(config, speech, TextEncoder(text_dir))
-        missing, unexpected = model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)), strict=False)
+        weights = {}
+        for key, value in load_file(str(folder / WEIGHTS_FILE)).items():
+            for old, new in LEGACY_KEYS.items():
+                key = new + key[len(old):] if key.startswith(old) else key
+            weights[key] = value
+        missing, unexpected = model.load_state_dict(weights, strict=False)
         expected_keys = set(model.trained_state())
         if unexpected or expected_keys & set(missing):
             raise ValueError(f"checkpoint {folder} does not match its config (missing {sorted(expected_keys & set(missing))[:3]}, unexpected {unexpected[:3]})")
@@ -264,14 +327,17 @@ class SealModel(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.shared.weight.device
+        return self.projection.weight.device
 
     @property
     def text_fingerprint(self) -> str:
-        """Identity of the text tower (base text model + shared layer): vectors made by towers
-        with different fingerprints do not live in the same space."""
+        """Identity of the text tower: vectors made by towers with different fingerprints do not
+        live in the same space. With the stock text tower it is the text encoder's alone, so
+        every speech checkpoint trained against that encoder shares an index."""
+        if self.config.projection == "speech":
+            return self.config.text_encoder_fingerprint
         digest = hashlib.sha256(self.config.text_encoder_fingerprint.encode())
-        for tensor in (self.shared.weight, self.shared.bias):
+        for tensor in (self.projection.weight, self.projection.bias):
             digest.update(tensor.detach().cpu().float().numpy().tobytes())
         return digest.hexdigest()[:16]
 
@@ -280,11 +346,37 @@ class SealModel(nn.Module):
         return self.config.text_dim
 
     # ----- towers -------------------------------------------------------------------------
-    def _project(self, pooled: torch.Tensor) -> torch.Tensor:
-        return nn.functional.normalize(self.shared(pooled), dim=-1)
+    def project_speech(self, pooled: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.projection(pooled), dim=-1)
+
+    def project_text(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The text encoder's pooled vector -> the shared space: plain L2 normalisation (the
+        encoder's own output) unless a legacy checkpoint put its layer on this side too."""
+        return self.project_speech(pooled) if self.config.projection == "shared" else nn.functional.normalize(pooled, dim=-1)
 
     def text_forward(self, texts: list[str]) -> torch.Tensor:
-        return self._project(self.text_encoder.forward_features(texts))
+        return self.project_text(self.text_encoder.forward_features(texts))
+
+    def ctc_log_probs(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, T', classes) log-probabilities: blank, frequent pieces, then (full vocabulary)
+        the rare pieces in place of "other", each log P(other) + log P(piece | other)."""
+        head = self.adapter.ctc_head(frames).log_softmax(-1)
+        if not self.config.ctc_full_vocab:
+            return head
+        rare_embeddings = self._word_embeddings().weight[self.ctc_ids[len(self.config.ctc_vocab) + 1 :]]
+        rare = (self.adapter.rare_query(frames) @ rare_embeddings.T + self.adapter.rare_bias).log_softmax(-1)
+        return torch.cat([head[..., :-1], rare + head[..., -1:]], dim=-1)
+
+    def greedy_labels(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """Best class per frame, decided as the head was trained: blank, a frequent piece or
+        "other" first, then, for "other", the best rare piece. (A flat argmax would let the rare
+        mass, spread over 20k pieces, lose to blank where the head says "a rare word here".)"""
+        if not self.config.ctc_full_vocab:
+            return log_probs.argmax(-1)
+        first_rare = len(self.config.ctc_vocab) + 1
+        other = log_probs[..., first_rare:].logsumexp(-1, keepdim=True)
+        labels = torch.cat([log_probs[..., :first_rare], other], dim=-1).argmax(-1)
+        return torch.where(labels == first_rare, log_probs[..., first_rare:].argmax(-1) + first_rare, labels)
 
     def _word_embeddings(self) -> nn.Embedding:
         return self.text_encoder.transformer.embeddings.word_embeddings
@@ -312,14 +404,15 @@ class SealModel(nn.Module):
 
     def _collapse(self, frames: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """CTC length adapter: keep frames whose greedy label is a new non-blank class."""
-        logits = self.adapter.ctc_head(frames)
-        log_probs = logits.log_softmax(-1)
-        labels = log_probs.argmax(-1).masked_fill(mask == 0, 0)
+        log_probs = self.ctc_log_probs(frames)
+        labels = self.greedy_labels(log_probs).masked_fill(mask == 0, 0)
         previous = torch.nn.functional.pad(labels[:, :-1], (1, 0), value=0)
         keep = (labels != 0) & (labels != previous)
         probs = log_probs[..., 1:].exp()  # drop blank
         probs = probs / probs.sum(-1, keepdim=True).clamp(min=1e-6)
-        vocab_ids = torch.cat([self.ctc_ids[1:], self.ctc_ids.new_tensor([self.text_encoder.tokenizer.unk_token_id])])
+        vocab_ids = self.ctc_ids[1:]
+        if not self.config.ctc_full_vocab:  # the "other" class mixes in [UNK]'s embedding
+            vocab_ids = torch.cat([vocab_ids, vocab_ids.new_tensor([self.text_encoder.tokenizer.unk_token_id])])
         mixed = probs @ self._word_embeddings().weight[vocab_ids]  # (B, T', d)
         inputs = mixed + self.adapter.mlp(frames)
         counts = keep.sum(1)
@@ -336,8 +429,7 @@ class SealModel(nn.Module):
         """CTC outputs only, skipping the text transformer: the cheap warm-up that teaches the
         head where word pieces are before the collapse is used to shorten sequences."""
         frames, frame_mask = self.adapter(states.to(self.device).float(), mask.to(self.device).float())
-        log_probs = self.adapter.ctc_head(frames).log_softmax(-1)
-        return SpeechOutput(frames.new_zeros(0), log_probs, frame_mask.sum(1).long())
+        return SpeechOutput(frames.new_zeros(0), self.ctc_log_probs(frames), frame_mask.sum(1).long())
 
     def text_layer_inputs(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """The sequence the text encoder's layers read (inputs, mask, with [CLS]/[SEP]) and the
@@ -361,7 +453,7 @@ class SealModel(nn.Module):
             hidden = layer(hidden, attention_mask=bias)
             hidden = hidden[0] if isinstance(hidden, tuple) else hidden
         pooled = self._pool(hidden, seq_mask)
-        return SpeechOutput(self._project(pooled), ctc_log_probs, ctc_lengths)
+        return SpeechOutput(self.project_speech(pooled), ctc_log_probs, ctc_lengths)
 
     def _pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean matches how the text tower pools (MiniLM's sentence-transformers recipe); max and
@@ -397,14 +489,15 @@ class SealModel(nn.Module):
         """
         if output.ctc_log_probs is None:
             return [""] * output.embedding.shape[0]
-        labels = output.ctc_log_probs.argmax(-1).cpu()
-        other = len(self.config.ctc_vocab) + 1
+        labels = self.greedy_labels(output.ctc_log_probs).cpu()
+        token_of = self.ctc_ids.tolist()
+        other = None if self.config.ctc_full_vocab else len(self.config.ctc_vocab) + 1
         texts = []
         for row, length in zip(labels, output.ctc_lengths.cpu()):
             ids, previous = [], 0
             for label in row[: int(length)].tolist():
                 if label != previous and label not in (0, other):
-                    ids.append(self.config.ctc_vocab[label - 1])
+                    ids.append(token_of[label])
                 previous = label
             texts.append(self.text_encoder.tokenizer.decode(ids).strip())
         return texts

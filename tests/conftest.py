@@ -85,7 +85,7 @@ def question_audio(question_wav) -> np.ndarray:
 
 
 class MiniLMEmbedder:
-    """The text encoder alone (the SEAL text tower minus its shared layer), for KB tests."""
+    """The text encoder alone (what the SEAL text tower is), for KB tests."""
 
     def __init__(self, encoder: TextEncoder, fingerprint: str = "minilm-test", delay_s: float = 0.0):
         self.encoder, self.text_fingerprint, self.dim, self.delay_s = encoder, fingerprint, encoder.dim, delay_s

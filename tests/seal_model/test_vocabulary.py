@@ -1,0 +1,95 @@
+"""The speech tower can spell any word piece, and the text tower is the stock encoder."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rag_app.model_store import resolve_model_dir
+from rag_app.settings import replace
+from seal_model.data.voices import synthesize
+from seal_model.model import SealModel, config_from_dict, rare_word_pieces
+from seal_model.train import ctc_classes, ctc_loss
+
+NAME = "ljubljana"  # one word piece of MiniLM's vocabulary, far outside the 8,000 most frequent
+
+
+@pytest.fixture(scope="module")
+def dirs(settings):
+    return (
+        resolve_model_dir(replace(settings, whisper="tiny.en"), "whisper"),
+        resolve_model_dir(settings, "text_encoder"),
+    )
+
+
+def test_rare_pieces_cover_the_vocabulary_without_specials(dirs):
+    model = SealModel.from_base_models(*dirs, ctc_vocab=list(range(1000, 1500)), ctc_full_vocab=True)
+    tokenizer = model.text_encoder.tokenizer
+    classes = model.ctc_ids[1:].tolist()
+    assert len(classes) == len(set(classes))
+    assert not set(classes) & set(tokenizer.all_special_ids)
+    name_piece = tokenizer.convert_tokens_to_ids(NAME)
+    assert name_piece in rare_word_pieces(tokenizer, list(range(1000, 1500)))
+    assert name_piece in classes
+
+
+def test_a_name_outside_the_frequent_pieces_can_be_learned_and_read(dirs):
+    """A few CTC steps on one clip: the full-vocabulary head learns to spell a piece that has
+    no row of its own; the old head could only ever say "other" there."""
+    torch.manual_seed(0)
+    frequent = list(range(1000, 1500))
+    model = SealModel.from_base_models(*dirs, ctc_vocab=frequent, ctc_full_vocab=True)
+    clip = synthesize("flite:awb", "the city of ljubljana")
+    mel, lengths = model.speech_encoder.log_mel([clip])
+    states, mask = model.speech_encoder(mel, lengths)
+    class_of = ctc_classes(model)
+    params = [p for p in model.adapter.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=3e-3)
+    model.train()
+    for _ in range(150):
+        out = model.ctc_forward(states, mask)
+        loss = ctc_loss(model, out.ctc_log_probs, out.ctc_lengths, ["the city of ljubljana"], class_of)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        reading = model.read(model.speech_forward(states, mask))[0]
+    assert NAME in reading.split(), reading
+
+    legacy = SealModel.from_base_models(*dirs, ctc_vocab=frequent, ctc_full_vocab=False)
+    assert model.text_encoder.tokenizer.convert_tokens_to_ids(NAME) not in legacy.ctc_ids.tolist()
+
+
+def test_text_tower_is_the_stock_encoder(dirs):
+    """Passages are embedded exactly as sentence-transformers embeds them, whatever the speech
+    side learned (its projection is trained; the text side has none)."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SealModel.from_base_models(*dirs, ctc_vocab=list(range(1000, 1500)), ctc_full_vocab=True)
+    with torch.no_grad():
+        model.projection.weight.mul_(1.7).add_(0.01)  # as if trained
+    texts = ["Who designed the Sagrada Familia?", "Ljubljana is the capital of Slovenia."]
+    expected = SentenceTransformer(str(dirs[1]), device="cpu").encode(texts, normalize_embeddings=True)
+    assert np.abs(model.embed_text(texts) - expected).max() < 1e-4
+    assert model.text_fingerprint == model.config.text_encoder_fingerprint
+
+
+def test_legacy_shared_checkpoints_still_load(dirs, tmp_path):
+    """Checkpoints from before the stock text tower kept one trained layer on both towers."""
+    model = SealModel.from_base_models(*dirs, ctc_vocab=list(range(1000, 1500)), projection="shared")
+    with torch.no_grad():
+        model.projection.weight.mul_(2.0)
+    folder = model.save(tmp_path / "legacy")
+    config = json.loads((folder / "config.json").read_text())
+    config.pop("projection")
+    config["shared_layer"] = True
+    (folder / "config.json").write_text(json.dumps(config))
+    assert config_from_dict(config).projection == "shared"
+    loaded = SealModel.load(folder, *dirs)
+    assert loaded.config.projection == "shared"
+    assert torch.equal(loaded.projection.weight, model.projection.weight)
+    moved = loaded.with_speech_projection()
+    assert moved.config.projection == "speech" and torch.equal(moved.projection.weight, torch.eye(384))
