@@ -9,6 +9,11 @@ into a temporary Chroma collection), so only the query side differs:
   tower -> search. How close it comes to `seal` says how much of SEAL is an implicit
   word-piece recogniser; its word error rate says how good that recogniser is.
 Latency is measured per query from the decoded waveform to the query embedding.
+
+Whisper's transcripts do not depend on the SEAL checkpoint, and transcribing is by far the
+slowest part of an evaluation, so a caller may hand in `transcripts` (clip -> [text, ms]):
+known clips reuse the text and the transcription time measured when it was made, new ones
+are added. The report counts how many were reused.
 """
 from __future__ import annotations
 
@@ -99,6 +104,7 @@ class EvalReport:
     # comparing two aggregates.
     ranks: dict[str, dict[str, int]] = field(default_factory=dict)
     wer: dict[str, float] = field(default_factory=dict)  # modes with a transcript: word error rate vs the question text
+    reused_transcripts: int = 0  # asr queries whose transcript (and its measured time) came from an earlier run
 
 
 def _words(text: str) -> list[str]:
@@ -126,6 +132,7 @@ def evaluate(
     index: "TempIndex | None" = None,
     perturb: Callable[[np.ndarray, str], np.ndarray] | None = None,
     condition: str | None = None,
+    transcripts: dict[str, list] | None = None,
 ) -> EvalReport:
     """`index` reuses embedded passages across calls (the report's many conditions); `perturb`
     (audio, query id) -> audio changes every clip, recorded under `condition`."""
@@ -134,6 +141,7 @@ def evaluate(
     if owned:
         index = passage_index(eval_set, seal, log)
     results: dict[str, list[QueryResult]] = defaultdict(list)
+    reused = 0
     try:
         for n, query in enumerate(queries):
             audio = decode_audio(query.audio) if set(modes) - {"text"} else None  # every mode but text hears the clip
@@ -146,7 +154,15 @@ def evaluate(
                 if mode == "seal":
                     vector = seal.embed_speech([audio])
                 elif mode == "asr":
-                    transcript = transcriber.transcribe(audio)
+                    key = f"{query.audio.name}|{condition or ''}"
+                    if transcripts is not None and key in transcripts:
+                        transcript, asr_ms = transcripts[key]
+                        start -= asr_ms / 1000  # the time it took when it was transcribed
+                        reused += 1
+                    else:
+                        transcript = transcriber.transcribe(audio)
+                        if transcripts is not None:
+                            transcripts[key] = [transcript, (time.perf_counter() - start) * 1000]
                     vector = seal.embed_text([transcript])
                 elif mode == "reading":
                     transcript = seal.embed_and_read_speech([audio])[1][0]
@@ -163,7 +179,7 @@ def evaluate(
         if owned:
             index.close()
 
-    report = EvalReport(eval_set.folder.name, len(eval_set.passages), str(seal.device))
+    report = EvalReport(eval_set.folder.name, len(eval_set.passages), str(seal.device), reused_transcripts=reused)
     for mode in modes:
         report.overall[mode] = metrics(results[mode])
         report.latency[mode] = percentiles([r.embed_ms for r in results[mode]])
@@ -191,6 +207,8 @@ def format_report(report: EvalReport) -> str:
     for name, by_mode in rows:
         for mode, m in by_mode.items():
             lines.append(f"{name:<28}{mode:<6}{m['n']:>5}{m['top1']:>8.3f}{m['top3']:>8.3f}{m['top10']:>8.3f}{m['mrr10']:>8.3f}")
+    if report.reused_transcripts:
+        lines.append(f"asr: {report.reused_transcripts} transcripts (and their transcription times) reused from an earlier run")
     for mode, wer in report.wer.items():
         lines.append(f"word error rate of the {mode} transcripts vs the question text: {wer:.3f}")
     lines.append("")
