@@ -58,6 +58,9 @@ def train_command(
     seed: int = typer.Option(0),
     eval_every: int = typer.Option(250),
     recipe: str = typer.Option("plain", help="Which feature cache: plain or augmented (`seal-rag data speech --recipe`)."),
+    ctc_full_vocab: bool = typer.Option(True, help="CTC over every word piece (rare ones behind the 'other' class); a warm start from a checkpoint without it adds it."),
+    projection: str = typer.Option("speech", help="speech: stock text tower, projection on the speech side; shared: one layer on both towers (legacy)."),
+    spec_augment: bool = typer.Option(False, help="SpecAugment-style time and channel masks on the cached features."),
 ) -> None:
     """Train SEAL on the cached speech features (`seal-rag data speech` builds them)."""
     from rag_app.model_store import resolve_model_dir
@@ -77,7 +80,8 @@ def train_command(
         conv_kernel=conv_kernel, conv_stride=conv_stride, ctc_weight=ctc_weight,
         trainable_text_layers=trainable_text_layers, adapter_layers=adapter_layers, text_layer_lr_scale=text_layer_lr_scale, speech_pooling=speech_pooling, max_shards=max_shards, threads=threads, eval_every=eval_every,
         shards=shards, init_from=str(init_from) if init_from else None, cosent_weight=cosent_weight,
-        sentence_queries=sentence_queries, device=settings.device, recipe=recipe,
+        sentence_queries=sentence_queries, device=settings.device, recipe=recipe, ctc_full_vocab=ctc_full_vocab,
+        projection=projection, spec_augment=spec_augment,
     )
     checkpoint = train(cfg, log=typer.echo)
     typer.echo(f"checkpoint: {checkpoint}")

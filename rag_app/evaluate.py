@@ -29,6 +29,7 @@ import numpy as np
 from rag_app.audio import decode_audio
 from rag_app.latency import percentiles
 from seal_model.data.eval_set import EvalSet
+from seal_model.data.speech_cache import save_npz_atomically
 
 MODES = ("seal", "asr", "text", "reading")
 DEFAULT_MODES = ("seal", "asr", "text")
@@ -86,8 +87,20 @@ class TempIndex:
 
 
 def passage_index(eval_set: EvalSet, seal, log: Callable[[str], None] = print) -> TempIndex:
-    log(f"embedding {len(eval_set.passages)} passages with the SEAL text tower ...")
-    return TempIndex([p["id"] for p in eval_set.passages], seal.embed_text([p["text"] for p in eval_set.passages]))
+    """The set's passages in a temporary index. Their vectors are kept in the set's folder under
+    the text tower's fingerprint: with the stock text tower every speech checkpoint shares them,
+    and 20,000 passages take minutes to embed on two cores."""
+    ids = [p["id"] for p in eval_set.passages]
+    cache = eval_set.folder / f"passage-vectors-{seal.text_fingerprint}.npz"
+    if cache.is_file():
+        with np.load(cache) as saved:
+            if saved["ids"].tolist() == ids:
+                log(f"{len(ids)} passage vectors from {cache.name}")
+                return TempIndex(ids, saved["vectors"])
+    log(f"embedding {len(ids)} passages with the SEAL text tower ...")
+    vectors = seal.embed_text([p["text"] for p in eval_set.passages])
+    save_npz_atomically(cache, ids=np.array(ids), vectors=vectors)
+    return TempIndex(ids, vectors)
 
 
 @dataclass

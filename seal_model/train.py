@@ -103,6 +103,8 @@ def pooled_text_vectors(model: SealModel, texts: list[str], cache: Path, log: Ca
     missing = sorted({t for t in texts if t not in known}, key=len)
     if missing:
         log(f"encoding {len(missing)} texts with the frozen text encoder ...")
+        was_training = model.text_encoder.training
+        model.text_encoder.eval()  # training mode would add dropout noise to every target vector
         with torch.inference_mode():
             for start in range(0, len(missing), 128):
                 chunk = missing[start : start + 128]
@@ -111,6 +113,7 @@ def pooled_text_vectors(model: SealModel, texts: list[str], cache: Path, log: Ca
                 if (start // 128) % 40 == 39 or start + 128 >= len(missing):  # resumable
                     save_npz_atomically(cache, texts=np.array(list(known)), vectors=np.stack(list(known.values())))
                     log(f"  {min(start + 128, len(missing))}/{len(missing)} texts encoded")
+        model.text_encoder.train(was_training)
     return known
 
 
@@ -227,7 +230,7 @@ class TrainingData:
 
     Clips are re-read while the CTC warm-up runs, so a feature cache that is still being
     built in the background keeps feeding training; text vectors and negatives are computed
-    once the contrastive stages need them.
+    once the contrastive stages need them, and for clips that arrive after that, as they arrive.
     """
 
     def __init__(self, cfg: TrainConfig, log: Callable[[str], None]):
@@ -237,6 +240,7 @@ class TrainingData:
         self.shards_loaded = 0
         self.vectors: dict[str, np.ndarray] = {}
         self.hard: dict[str, list[str]] = {}
+        self.model: SealModel | None = None
         self.reload()
 
     def reload(self) -> None:
@@ -249,6 +253,8 @@ class TrainingData:
             self.shards_loaded = len(paths)
             hours = sum(len(c.features) for c in self.clips) / 50 / 3600
             self.log(f"{len(self.clips)} cached clips ({self.shards_loaded} shards, {hours:.1f} h of speech)")
+            if self.model is not None:  # the contrastive stages' vectors and negatives for the new clips
+                self._encode_and_mine()
 
     def indices(self, kind: str | None, split: str) -> list[int]:
         return [i for i, c in enumerate(self.clips) if c.item.split == split and (kind is None or c.item.kind == kind)]
@@ -268,19 +274,28 @@ class TrainingData:
 
     def prepare_contrastive(self, model: SealModel, rng: random.Random) -> None:
         cfg = self.cfg
-        train_ids = [pid for pid, p in self.passages.items() if p["split"] == "train"]
+        self.model = model
+        self.train_ids = [pid for pid, p in self.passages.items() if p["split"] == "train"]
         self.dev_passage_ids = [pid for pid, p in self.passages.items() if p["split"] == "dev"]
-        self.dev_passage_ids += rng.sample(train_ids, min(cfg.dev_kb_size, len(train_ids)))
-        cache_file = Path(cfg.cache_dir).parent / f"text_vectors_{model.config.text_encoder_fingerprint}.npz"
+        self.dev_passage_ids += rng.sample(self.train_ids, min(cfg.dev_kb_size, len(self.train_ids)))
+        self._encode_and_mine()
+        self.dev_vecs = np.stack([self.vectors[self.passages[p]["text"]] for p in self.dev_passage_ids])
+
+    def _encode_and_mine(self) -> None:
+        """Frozen text vectors for every clip and passage text not yet encoded (cached on disk),
+        and hard negatives for every stage-2 query that has none yet."""
+        cfg, train_ids = self.cfg, self.train_ids
+        cache_file = Path(cfg.cache_dir).parent / f"text_vectors_{self.model.config.text_encoder_fingerprint}.npz"
         texts = [c.item.text for c in self.clips]
         texts += [self.passages[p]["text"] for p in set(train_ids) | set(self.dev_passage_ids)]
-        self.vectors = pooled_text_vectors(model, texts, cache_file, self.log)
-        self.dev_vecs = np.stack([self.vectors[self.passages[p]["text"]] for p in self.dev_passage_ids])
+        if any(t not in self.vectors for t in texts):
+            self.vectors = pooled_text_vectors(self.model, texts, cache_file, self.log)
         # Hard negatives: train passages the frozen text tower ranks highest for the question's text.
         matrix = nn.functional.normalize(
             torch.from_numpy(np.stack([self.vectors[self.passages[p]["text"]] for p in train_ids])), dim=-1
         )
-        questions = sorted({self.clips[i].item.text: self.clips[i].item.gold[0] for i in self.retrieval_indices()}.items())
+        questions = sorted({self.clips[i].item.text: self.clips[i].item.gold[0] for i in self.retrieval_indices()
+                            if self.clips[i].item.text not in self.hard}.items())
         for start in range(0, len(questions), 512):
             chunk = questions[start : start + 512]
             q = nn.functional.normalize(torch.from_numpy(np.stack([self.vectors[t] for t, _ in chunk])), dim=-1)
@@ -405,7 +420,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
                 (run_dir / "start_dev.json").write_text(json.dumps(start_dev))
                 log(f"dev before training: {start_dev}")
         if not queue or stage != queue_stage:
-            if stage == 0 and not data.vectors:  # clips added now would have no text vectors later
+            if stage == 0:  # the cache may still be growing in the background
                 data.reload()
             pool = data.retrieval_indices() if stage == 2 else data.indices(None, "train")
             queue, queue_stage = length_batches(data.clips, pool, cfg.batch_size, rng), stage

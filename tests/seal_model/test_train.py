@@ -173,3 +173,41 @@ def test_compressed_shard_is_read_not_mapped(tmp_path):
     clips = load_shard(path)
     assert [c.item.id for c in clips] == ["q0", "q1"]
     assert np.array_equal(clips[1].features, features[2:]) and not isinstance(clips[1].features, np.memmap)
+
+
+def test_text_targets_are_computed_without_dropout(settings, tmp_path):
+    """Training puts the whole model in train mode; the frozen text encoder's target vectors
+    must still be its deterministic output, not a dropout sample."""
+    from seal_model.train import pooled_text_vectors
+
+    whisper_dir = resolve_model_dir(replace(settings, whisper="tiny.en"), "whisper")
+    text_dir = resolve_model_dir(settings, "text_encoder")
+    model = SealModel.from_base_models(whisper_dir, text_dir, with_speech_encoder=False).train()
+    texts = ["who wrote the novel middlemarch", "the eiffel tower was built in paris"]
+    vectors = pooled_text_vectors(model, texts, tmp_path / "vectors.npz", log=lambda _m: None)
+    got = nn.functional.normalize(torch.from_numpy(np.stack([vectors[t] for t in texts])), dim=-1).numpy()
+    from seal_model.text_encoder import TextEncoder
+
+    np.testing.assert_allclose(got, TextEncoder(text_dir).encode(texts), atol=1e-5)
+    assert model.text_encoder.training  # left as it was found
+
+
+def test_augmented_work_list(tmp_path):
+    """The augmented recipe: the same list every time, questions and sentences interleaved,
+    festival voices in the pool, a named chain on training clips and none on dev clips."""
+    from seal_model.data.speech_cache import speak_items, work_items
+
+    corpus = write_tiny_corpus(tmp_path / "corpus")
+    first = list(work_items(corpus, recipe="augmented"))
+    assert [(i.id, i.voice, i.augment) for i in first] == [(i.id, i.voice, i.augment) for i in work_items(corpus, recipe="augmented")]
+    assert any(i.augment not in ("", "clean") for i in first if i.split == "train")
+    assert all(i.augment == "" for i in first if i.split != "train")
+    kinds = [i.kind for i in first[:12]]
+    assert "question" in kinds and "sentence" in kinds
+    voices = {v for i in work_items(corpus, rounds=40, recipe="augmented") for v in [i.voice.split(":")[0]]}
+    assert voices == {"flite", "espeak", "festival"}
+    augmented = [i for i in first if i.augment not in ("", "clean")][:3]
+    clips = speak_items(augmented)
+    np.testing.assert_array_equal(clips[0], speak_items(augmented)[0])
+    with pytest.raises(ValueError):
+        list(work_items(corpus, recipe="louder"))
