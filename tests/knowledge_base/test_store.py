@@ -113,6 +113,44 @@ def test_bad_inputs_are_reported_and_the_rest_ingested(tmp_path, embedder):
     assert report.files == 1 and kb.collection.count() == 1
 
 
+def test_one_bad_file_never_stops_a_batch(tmp_path, embedder):
+    """Files that used to raise past the loaders (and abort everything after them) are named."""
+    folder = _write(tmp_path / "docs", {"good.txt": "Owls hunt at night on silent wings."})
+    (folder / "wide.csv").write_text("text,lang\n\"" + "x" * 200_000 + "\",en\n")  # _csv.Error: field limit
+    (folder / "deep.jsonl").write_text('{"text": "ok"}\n' + "[" * 100_000 + "]" * 100_000 + "\n")  # RecursionError
+    (folder / "surrogate.jsonl").write_text('{"text": "half a pair \\ud800 here"}\n')  # not encodable as UTF-8
+    _huge_xref_pdf(folder / "limits.pdf")  # pypdf's LimitReachedError, outside the caught tuple
+    (folder / "latin1.md").write_bytes("# Caf\xe9\n\ncr\xe8me br\xfbl\xe9e".encode("latin-1"))
+    kb = KnowledgeBase(open_client(tmp_path / "chroma"), "knowledge", embedder)
+    report = kb.ingest([folder])
+    reasons = {Path(p).name: r for p, r in report.errors.items()}
+    assert set(reasons) == {"wide.csv", "deep.jsonl", "surrogate.jsonl", "limits.pdf", "latin1.md"}
+    assert "128 KB" in reasons["wide.csv"] and "line 2" in reasons["wide.csv"]
+    assert "line 2" in reasons["deep.jsonl"] and "nested too deeply" in reasons["deep.jsonl"]
+    assert "line 1" in reasons["surrogate.jsonl"] and "Unicode" in reasons["surrogate.jsonl"]
+    assert "corrupt or unreadable PDF" in reasons["limits.pdf"]
+    assert "UTF-8" in reasons["latin1.md"]
+    assert report.files == 1 and kb.collection.count() == 1
+
+
+def test_columns_chroma_cannot_store_do_not_stop_a_batch(tmp_path, embedder):
+    """pandas writes its index as a column with an empty header; Chroma rejects that key (and '#'
+    or 'chroma:' ones) at upsert time, which used to abort every file after it."""
+    folder = _write(tmp_path / "docs", {"good.txt": "Owls hunt at night on silent wings."})
+    (folder / "pandas.csv").write_text(",text,#tag,chroma:document\n0,Bees make honey from nectar.,insects,x\n")
+    kb = KnowledgeBase(open_client(tmp_path / "chroma"), "knowledge", embedder)
+    report = kb.ingest([folder])
+    assert not report.errors and report.files == 2 and kb.collection.count() == 2
+    assert kb.search_text("honey", k=1)[0].metadata["_#tag"] == "insects"
+
+
+def _huge_xref_pdf(path: Path) -> None:
+    """A PDF whose cross-reference table claims 99,999,999 entries in a 200-byte file."""
+    body = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"
+    path.write_bytes(body + b"xref\n0 99999999\n0000000000 65535 f \ntrailer\n<< /Size 3 /Root 1 0 R >>\n"
+                     + f"startxref\n{len(body)}\n%%EOF\n".encode())
+
+
 def test_pdf_html_jsonl_csv_loaders(tmp_path, embedder):
     from pypdf import PdfWriter
 
