@@ -69,6 +69,44 @@ def test_ingest_query_reingest_change_delete(kb, tmp_path):
     assert kb.collection.count() == 2 and {r["name"] for r in kb.sources()} == {"paris.md", "everest.txt"}
 
 
+def _upload(root: Path, folder: str, name: str, text: str) -> Path:
+    """A file as the web page receives it: its own temp folder per upload, the user's file name."""
+    path = root / "gradio" / folder / name
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    return path
+
+
+def test_reuploading_a_changed_file_replaces_it(kb, tmp_path):
+    first = _upload(tmp_path, "a1", "notes.txt", "The lighthouse on Kelpie Island is painted red.\n\n" + "Filler words. " * 60)
+    kb.ingest([first], by_name=True)
+    before = kb.collection.count()
+    changed = _upload(tmp_path, "b2", "notes.txt", "The lighthouse on Kelpie Island is painted green.\n\n" + "Filler words. " * 60)
+    report = kb.ingest([changed], by_name=True)
+    assert report.chunks_removed >= 1 and kb.collection.count() == before
+    assert [r["source"] for r in kb.sources()] == ["notes.txt"]
+    texts = " ".join(kb.collection.get(include=["documents"])["documents"])
+    assert "green" in texts and "red" not in texts
+    same = kb.ingest([_upload(tmp_path, "c3", "notes.txt", changed.read_text())], by_name=True)
+    assert same.chunks_added == 0 and same.chunks_removed == 0 and kb.collection.count() == before
+
+
+def test_uploads_keyed_by_temp_path_before_are_replaced_too(tmp_path, embedder):
+    """Knowledge bases filled by the page before uploads were keyed by name hold temp paths."""
+    kb = KnowledgeBase(open_client(tmp_path / "chroma"), "knowledge", embedder)
+    kb.ingest([_upload(tmp_path, "old", "notes.txt", "The lighthouse is painted red.")])  # the old keying
+    kb.ingest([_upload(tmp_path, "new", "notes.txt", "The lighthouse is painted green.")], by_name=True)
+    assert kb.collection.get(include=["documents"])["documents"] == ["The lighthouse is painted green."]
+
+
+def test_two_files_with_one_name_in_a_batch_are_not_merged(tmp_path, embedder):
+    kb = KnowledgeBase(open_client(tmp_path / "chroma"), "knowledge", embedder)
+    one, two = _upload(tmp_path, "x", "notes.txt", "Owls hunt at night."), _upload(tmp_path, "y", "notes.txt", "Bees make honey.")
+    report = kb.ingest([one, two], by_name=True)
+    assert report.files == 1 and "same name" in report.errors[str(two)]
+    assert kb.collection.get(include=["documents"])["documents"] == ["Owls hunt at night."]
+
+
 def test_retriever_returns_documents_with_scores(kb, tmp_path):
     kb.ingest([_write(tmp_path / "docs", DOCS)])
     documents = SealRetriever(knowledge_base=kb, k=2).invoke("what produces ATP in a cell?")
@@ -142,6 +180,24 @@ def test_columns_chroma_cannot_store_do_not_stop_a_batch(tmp_path, embedder):
     report = kb.ingest([folder])
     assert not report.errors and report.files == 2 and kb.collection.count() == 2
     assert kb.search_text("honey", k=1)[0].metadata["_#tag"] == "insects"
+
+
+class _PoisonedEmbedder(MiniLMEmbedder):
+    """Fails on one text, as an embedder or a store can fail on one file's chunks (here its last)."""
+
+    def embed_text(self, texts):
+        if any("POISON" in t for t in texts):
+            raise ValueError("cannot embed this text")
+        return super().embed_text(texts)
+
+
+def test_a_file_that_fails_to_store_is_named_and_leaves_nothing_behind(tmp_path, text_encoder):
+    folder = _write(tmp_path / "docs", {"a.txt": "Owls hunt at night.", "b.txt": "word " * 400 + "POISON",
+                                        "c.txt": "Bees make honey."})
+    kb = KnowledgeBase(open_client(tmp_path / "chroma"), "knowledge", _PoisonedEmbedder(text_encoder), batch_size=1)
+    report = kb.ingest([folder])
+    assert set(map(lambda p: Path(p).name, report.errors)) == {"b.txt"} and "cannot embed" in next(iter(report.errors.values()))
+    assert report.files == 2 and {r["name"] for r in kb.sources()} == {"a.txt", "c.txt"}
 
 
 def _huge_xref_pdf(path: Path) -> None:
