@@ -48,3 +48,27 @@ def test_cli_messages_read_the_same_in_any_terminal(tmp_path, monkeypatch):
     result = run_cli("compare", str(report), str(report))
     assert result.returncode == 2
     assert f"{report} has no per-query ranks for mode 'seal'" in result.err
+
+
+def test_ingest_names_bad_files_and_replaces_a_changed_one(settings, tmp_path):
+    """The issue's CLI bar: a batch with a bad CSV and JSONL ingests the good file and names the
+    bad ones; the good file changed and ingested again replaces its chunks, never duplicates them."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(settings.models_dir, target_is_directory=True)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.txt").write_text("The Zorblax lighthouse on Kelpie Island is painted red.")
+    (docs / "wide.csv").write_text('text\n"' + "x" * 200_000 + '"\n')
+    (docs / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    first = run_cli("--home", str(home), "ingest", str(docs))
+    assert first.returncode == 0, first.err
+    assert "1 file(s): 1 chunks added" in first.out
+    assert f"skipped {docs / 'wide.csv'}: a field is over 128 KB" in first.err
+    assert f"skipped {docs / 'deep.jsonl'}: line 1 is nested too deeply" in first.err
+
+    (docs / "good.txt").write_text("The Zorblax lighthouse on Kelpie Island is painted green.")
+    again = run_cli("--home", str(home), "ingest", str(docs / "good.txt"))
+    assert "1 file(s): 1 chunks added, 1 removed, 0 unchanged" in again.out
+    listed = run_cli("--home", str(home), "kb", "list")
+    assert listed.stdout.count("good.txt") == 1 and listed.out.startswith("1 chunks ")
