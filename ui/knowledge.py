@@ -67,7 +67,8 @@ def search(kb: KnowledgeBase, query: str, k: int = 5) -> str:
 
 def build_knowledge_page(kb: KnowledgeBase, max_upload_mb: float) -> gr.Blocks:
     with gr.Blocks(title="seal-rag: knowledge base") as page:
-        gr.Markdown(f"# Knowledge base\nUpload .txt, .md, .pdf, .html, .jsonl or .csv files (up to {max_upload_mb:.0f} MB each).")
+        gr.Markdown(f"# Knowledge base\nUpload .txt, .md, .pdf, .html, .jsonl or .csv files (up to {max_upload_mb:.0f} MB each). "
+                    "A file uploaded again under the same name replaces the earlier one.")
         stats = gr.Markdown(elem_id="kb-stats")
         with gr.Row():
             files = gr.File(file_count="multiple", type="filepath", label="Documents", elem_id="kb-files")
