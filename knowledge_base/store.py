@@ -89,6 +89,7 @@ class KnowledgeBase:
         self.collection = self._open(collection, check_embedder)
 
     def _open(self, name: str, check: bool):
+        self._finish_interrupted_reindex()  # before get_or_create, which would make an empty NAME
         metadata = {"hnsw:space": "cosine", "embedder": self.embedder.text_fingerprint, "dim": int(self.embedder.dim)}
         collection = self.client.get_or_create_collection(name, embedding_function=None, metadata=metadata)
         stored = collection.metadata or {}
@@ -201,17 +202,21 @@ class KnowledgeBase:
     def reindex(self, progress: Progress | None = None) -> int:
         """Re-embed every stored chunk with the current embedder (after a model change).
 
-        Builds a new collection from the stored texts and metadata, then swaps it in; an
-        interrupted reindex leaves the old collection intact and is simply run again.
+        Builds `NAME-reindex` from the stored texts and metadata while NAME keeps serving, then
+        swaps by renames: NAME -> NAME-previous, NAME-reindex -> NAME, and only then deletes
+        NAME-previous. Chroma has no atomic rename-over, so a kill between the two renames leaves
+        no NAME for a moment; `_finish_interrupted_reindex` (run on every open) completes or
+        undoes the swap, so a kill at any point loses nothing and the KB is never left empty.
         """
+        self._finish_interrupted_reindex()
         old = self.client.get_collection(self.name, embedding_function=None)
-        temp_name = f"{self.name}-reindex"
+        building, previous = self._swap_names()
         try:
-            self.client.delete_collection(temp_name)
-        except Exception:
+            self.client.delete_collection(building)  # a reindex killed earlier, half built
+        except Exception:  # noqa: BLE001 - usually there is none
             pass
         temp = self.client.create_collection(
-            temp_name, embedding_function=None,
+            building, embedding_function=None,
             metadata={"hnsw:space": "cosine", "embedder": self.embedder.text_fingerprint, "dim": int(self.embedder.dim)},
         )
         total = old.count()
@@ -223,10 +228,27 @@ class KnowledgeBase:
             done += len(rows["ids"])
             if progress:
                 progress(done, total)
-        self.client.delete_collection(self.name)
+        old.modify(name=previous)
         temp.modify(name=self.name)
+        self.client.delete_collection(previous)
         self.collection = self.client.get_collection(self.name, embedding_function=None)
         return done
+
+    def _swap_names(self) -> tuple[str, str]:
+        return f"{self.name}-reindex", f"{self.name}-previous"
+
+    def _finish_interrupted_reindex(self) -> None:
+        """Complete or undo a swap a killed `reindex` left half done (see there)."""
+        building, previous = self._swap_names()
+        names = {getattr(c, "name", c) for c in self.client.list_collections()}
+        if previous not in names:
+            return  # no swap was under way: a half-built NAME-reindex is dropped by the next reindex
+        if self.name not in names:  # killed between the two renames
+            complete = building in names and (
+                self.client.get_collection(building, embedding_function=None).count()
+                == self.client.get_collection(previous, embedding_function=None).count())
+            self.client.get_collection(building if complete else previous, embedding_function=None).modify(name=self.name)
+        self.client.delete_collection(previous)  # the swap is done: the old vectors go
 
     # ----- reading ----------------------------------------------------------------------
     def search(self, vector: np.ndarray, k: int = 5) -> list[Passage]:

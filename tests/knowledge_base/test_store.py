@@ -1,6 +1,7 @@
 """The knowledge base on real Chroma, embedded and client/server."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -125,6 +126,76 @@ def test_other_embedder_is_refused_and_reindex_fixes_it(tmp_path, embedder, text
     reopened = KnowledgeBase(client, "knowledge", other)  # no error any more
     assert reopened.collection.count() == 3
     assert reopened.search_text("capital of France", k=1)[0].metadata["source_name"] == "paris.md"
+
+
+_KILLED_REINDEX = """
+import hashlib, os, signal, sys
+from pathlib import Path
+import numpy as np
+from chromadb.api.models.Collection import Collection
+from knowledge_base.store import KnowledgeBase, open_client
+from tests.knowledge_base.test_store import HashEmbedder
+
+chroma, docs, kill_at = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+client = open_client(chroma)
+KnowledgeBase(client, "knowledge", HashEmbedder("old")).ingest([docs])
+changes = 0
+
+
+def killing(method):
+    # SIGKILL right after the Nth call that changes which collections exist or what they are called
+    def wrapper(*args, **kwargs):
+        global changes
+        try:
+            return method(*args, **kwargs)
+        finally:
+            changes += 1
+            if f"change-{changes}" == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+    return wrapper
+
+
+type(client).delete_collection = killing(type(client).delete_collection)
+Collection.modify = killing(Collection.modify)
+kb = KnowledgeBase(client, "knowledge", HashEmbedder("new", kill_on_call=2 if kill_at == "embedding" else 0),
+                   check_embedder=False, batch_size=4)
+kb.reindex()
+print("finished", flush=True)
+"""
+
+
+class HashEmbedder:
+    """Vectors from a hash of the text: enough to store and count, no model to load."""
+
+    dim = 8
+
+    def __init__(self, fingerprint: str, kill_on_call: int = 0):
+        self.text_fingerprint, self.kill_on_call, self.calls = fingerprint, kill_on_call, 0
+
+    def embed_text(self, texts):
+        import numpy as np
+
+        self.calls += 1
+        if self.calls == self.kill_on_call:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return np.array([[b / 255 + 0.01 for b in hashlib.sha256(t.encode()).digest()[:8]] for t in texts], np.float32)
+
+
+@pytest.mark.parametrize("kill_at", ["embedding", "change-1", "change-2", "change-3", "change-4"])
+def test_killed_reindex_never_leaves_the_kb_without_its_collection(tmp_path, kill_at):
+    docs = _write(tmp_path / "docs", {f"doc{i:02d}.txt": f"Document {i} is about subject {i * 7}." for i in range(10)})
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.run([sys.executable, "-c", _KILLED_REINDEX, str(tmp_path / "chroma"), str(docs), kill_at],
+                             capture_output=True, text=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                             timeout=300)
+    assert "finished" not in process.stdout, process.stderr[-2000:]  # each kill point is reached
+
+    client = open_client(tmp_path / "chroma")  # this process never opened it: nothing cached
+    kb = KnowledgeBase(client, "knowledge", HashEmbedder("new"), check_embedder=False)
+    assert kb.collection.count() == 10  # the old collection or the finished new one, whole
+    assert kb.reindex() == 10
+    assert KnowledgeBase(client, "knowledge", HashEmbedder("new")).collection.count() == 10
+    assert sorted(c.name for c in client.list_collections()) == ["knowledge"]
 
 
 def test_bad_inputs_are_reported_and_the_rest_ingested(tmp_path, embedder):
