@@ -186,7 +186,8 @@ class Pipeline:
                 answer_text.append(piece)
                 yield TurnEvent("token", piece)
         except LLMError as exc:
-            yield TurnEvent("notice", f"{exc}; showing the retrieved passages only")
+            cut = "the answer above is cut short" if answer_text else "showing the retrieved passages only"
+            yield TurnEvent("notice", f"{exc}; {cut}")
         if first is not None:
             clock.stage("generation", first)
         else:
