@@ -31,7 +31,7 @@ class OpenAICompatibleLLM:
         from openai import OpenAI
 
         self.client = OpenAI(base_url=base_url, api_key=api_key or "EMPTY", timeout=timeout_s, max_retries=0)
-        self.base_url = base_url
+        self.base_url, self.timeout_s = base_url, timeout_s
         self._model = model
         self.name = model or base_url
 
@@ -82,7 +82,7 @@ class OpenAICompatibleLLM:
                     finished = finished or choice.finish_reason is not None
         except openai.APITimeoutError as exc:
             raise LLMError(f"the LLM server at {self.base_url} stopped mid-answer (no token for "
-                           f"{self.client.timeout} s)") from exc
+                           f"{self.timeout_s:g} s)") from exc
         except Exception as exc:  # noqa: BLE001 - see above; the cause's type goes into the message
             cause = exc.__cause__ or exc
             raise LLMError(f"the LLM server at {self.base_url} stopped mid-answer ({type(cause).__name__})") from exc

@@ -162,6 +162,7 @@ def build_chat_page(pipeline: Pipeline, settings) -> gr.Blocks:
             outputs=[chat, sources, latency, turns, notice, reply_audio, history, turns_state],
             concurrency_id="turn",
         )
+
         def on_audio(path):
             return audio_notice(path, pipeline.max_seconds)
 
