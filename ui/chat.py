@@ -104,27 +104,31 @@ def _decoder_reads(path: str) -> bool:
         return False
 
 
-class QuestionAudio(gr.Audio):
+def question_audio(**kwargs) -> gr.Audio:
     """`gr.Audio` that hands the handlers every file that arrives.
 
     Gradio converts any non-WAV upload with ffmpeg before a handler runs, and when it cannot (no
     ffmpeg, or not audio at all) the event failed with a bare error and the page said nothing.
     Files our decoder reads (WAV, FLAC, OGG, MP3) now pass as they are, other files are still
     offered to Gradio's conversion, and what neither can read reaches `audio_notice` and the
-    pipeline, which say what is wrong with it.
+    pipeline, which say what is wrong with it. (The instance's preprocess is wrapped rather than
+    subclassed: Gradio writes a .pyi stub beside any module that defines a component class.)
     """
+    audio = gr.Audio(**kwargs)
+    convert = audio.preprocess
 
-    is_template = True  # drawn by gr.Audio's own front end
-
-    def preprocess(self, payload):
+    def preprocess(payload):
         if payload is None or not payload.path:
-            return super().preprocess(payload)
+            return convert(payload)
         if _decoder_reads(payload.path):
             return payload.path
         try:
-            return super().preprocess(payload)
+            return convert(payload)
         except Exception:  # noqa: BLE001 - whatever failed, the handlers name the problem
             return payload.path
+
+    audio.preprocess = preprocess
+    return audio
 
 
 def build_chat_page(pipeline: Pipeline, settings) -> gr.Blocks:
@@ -137,8 +141,8 @@ def build_chat_page(pipeline: Pipeline, settings) -> gr.Blocks:
                 chat = gr.Chatbot(label="Conversation", height=360, elem_id="chat")
                 notice = gr.Markdown(elem_id="notice")
                 with gr.Row():
-                    audio = QuestionAudio(sources=["microphone", "upload"], type="filepath", format="wav",
-                                          label="Your question", elem_id="question-audio")
+                    audio = question_audio(sources=["microphone", "upload"], type="filepath", format="wav",
+                                           label="Your question", elem_id="question-audio")
                     with gr.Column():
                         typed = gr.Textbox(label="…or type it", placeholder="optional", elem_id="typed-question")
                         mode = gr.Radio(MODE_CHOICES, value="seal", label="Retrieval", elem_id="mode")
