@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -44,6 +45,15 @@ def _read_text(path: Path) -> str:
     return text
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_unicode(text: str) -> str:
+    """Text extracted from a PDF can hold lone surrogates (a broken ToUnicode map); they cannot be
+    stored or embedded, so they become U+FFFD rather than costing the whole file."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def _title_of(text: str, path: Path) -> str:
     for line in text.splitlines():
         line = line.strip().lstrip("#").strip()
@@ -59,7 +69,6 @@ def load_text(path: Path) -> list[Document]:
 
 def load_pdf(path: Path) -> list[Document]:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
     if path.stat().st_size == 0:
         raise LoadError("the file is empty")
@@ -70,13 +79,13 @@ def load_pdf(path: Path) -> list[Document]:
         title = (reader.metadata.title if reader.metadata and reader.metadata.title else path.stem)
         documents = []
         for number, page in enumerate(reader.pages, 1):
-            text = (page.extract_text() or "").strip()
+            text = _valid_unicode((page.extract_text() or "").strip())
             if text:
                 documents.append(Document(page_content=text, metadata={"source": str(path), "title": str(title), "page": number}))
     except LoadError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise LoadError(f"corrupt or unreadable PDF ({exc.__class__.__name__}: {exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many types on hostile files (LimitReachedError, RecursionError, ...)
+        raise LoadError(f"corrupt or unreadable PDF ({exc.__class__.__name__}: {str(exc)[:200]})") from exc
     if not documents:
         raise LoadError("the PDF has no extractable text (scanned images need OCR first)")
     return documents
@@ -129,13 +138,23 @@ def load_html(path: Path) -> list[Document]:
     return [Document(page_content=text, metadata={"source": str(path), "title": title})]
 
 
+def _metadata_key(key) -> str | None:
+    """Chroma refuses an empty key (pandas' index column) and reserves '#', '$' and 'chroma:'
+    prefixes; such columns keep their values under a '_'-prefixed name instead of failing the file."""
+    key = str(key).strip() if key is not None else ""
+    if not key:
+        return None
+    return f"_{key}" if key.startswith(("#", "$", "chroma:")) else key
+
+
 def _scalar_metadata(row: dict, text_field: str) -> dict:
     """Chroma metadata must be str/int/float/bool; other values are kept as JSON text."""
     meta = {}
     for key, value in row.items():
-        if key == text_field or value is None or value == "":
+        name = _metadata_key(key)
+        if key == text_field or name is None or value is None or value == "":
             continue
-        meta[str(key)] = value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
+        meta[name] = value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
     return meta
 
 
@@ -162,16 +181,32 @@ def load_jsonl(path: Path, text_field: str = "text") -> list[Document]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise LoadError(f"line {number} is not valid JSON ({exc.msg})") from exc
+        except RecursionError as exc:
+            raise LoadError(f"line {number} is nested too deeply to read") from exc
         if isinstance(row, dict):
+            try:  # "\ud800" escapes decode to lone surrogates, which no store or embedder can take
+                json.dumps(row, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise LoadError(f"line {number} holds text that is not valid Unicode (an unpaired "
+                                f"surrogate escape such as \\ud800)") from exc
             rows.append((number, row))
     return _records(path, rows, text_field)
 
 
 def load_csv(path: Path, text_field: str = "text") -> list[Document]:
     reader = csv.DictReader(io.StringIO(_read_text(path)))
-    if text_field not in (reader.fieldnames or []):
-        raise LoadError(f"no '{text_field}' column (columns: {', '.join(reader.fieldnames or [])})")
-    return _records(path, ((n, row) for n, row in enumerate(reader, 2)), text_field)
+    try:
+        if text_field not in (reader.fieldnames or []):
+            raise LoadError(f"no '{text_field}' column (columns: {', '.join(reader.fieldnames or [])})")
+        rows = list(enumerate(reader, 2))
+    except csv.Error as exc:
+        # The reader caps a field at 128 KB; a field that long is nearly always an unclosed quote
+        # swallowing the rest of the file.
+        limit_kb = csv.field_size_limit() // 1024
+        reason = (f"a field is over {limit_kb} KB" if "field limit" in str(exc) else f"malformed CSV ({exc})")
+        # line_num counts the lines read before the failing record, which starts on the next one
+        raise LoadError(f"{reason} in the row starting on line {reader.line_num + 1}; check for an unclosed quote") from exc
+    return _records(path, rows, text_field)
 
 
 def load_file(path: Path, text_field: str = "text", max_bytes: int = 50_000_000) -> list[Document]:
@@ -220,4 +255,6 @@ def load_paths(paths: Iterable[str | Path], glob: str = "**/*", text_field: str 
             result.files.append(str(path))
         except LoadError as exc:
             result.errors[str(path)] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a loader bug or an unforeseen file must cost one file, not the batch
+            result.errors[str(path)] = f"could not read this file ({exc.__class__.__name__}: {str(exc)[:200]})"
     return result

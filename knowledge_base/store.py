@@ -89,6 +89,7 @@ class KnowledgeBase:
         self.collection = self._open(collection, check_embedder)
 
     def _open(self, name: str, check: bool):
+        self._finish_interrupted_reindex()  # before get_or_create, which would make an empty NAME
         metadata = {"hnsw:space": "cosine", "embedder": self.embedder.text_fingerprint, "dim": int(self.embedder.dim)}
         collection = self.client.get_or_create_collection(name, embedding_function=None, metadata=metadata)
         stored = collection.metadata or {}
@@ -104,6 +105,14 @@ class KnowledgeBase:
     def _existing_ids(self, source: str) -> set[str]:
         return set(self.collection.get(where={"source": source}, include=[])["ids"])
 
+    def _earlier_uploads(self, path: Path) -> set[str]:
+        """Chunks of this file name stored by the page before uploads were keyed by name: their
+        source is another temp folder beside this upload's (gradio keeps one folder per upload)."""
+        uploads = path.resolve().parent.parent
+        rows = self.collection.get(where={"source_name": path.name}, include=["metadatas"])
+        return {cid for cid, meta in zip(rows["ids"], rows["metadatas"])
+                if Path(meta["source"]).parent.parent == uploads}
+
     def _add(self, chunks: list[Document], progress: Progress | None = None, done: int = 0, total: int = 0) -> None:
         for start in range(0, len(chunks), self.batch_size):
             batch = chunks[start : start + self.batch_size]
@@ -115,63 +124,99 @@ class KnowledgeBase:
             if progress:
                 progress(done + start + len(batch), total)
 
+    def _by_source(self, documents: list[Document], by_name: bool, errors: dict[str, str]) -> dict[str, tuple[str, list[Document]]]:
+        """Documents grouped under their source key: the file name for uploads (each arrives in a
+        new temp folder, so only the name says it is the same document again), else the resolved path."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        groups: dict[str, tuple[str, list[Document]]] = {}
+        for doc in documents:
+            path = Path(doc.metadata["source"])
+            key = path.name if by_name else str(path.resolve())
+            if key in groups and groups[key][0] != str(path):
+                errors[str(path)] = f"another file in this batch has the same name ({groups[key][0]}); upload it on its own"
+                continue
+            doc.metadata.update(source=key, source_name=path.name, ingested_at=now, size_bytes=path.stat().st_size)
+            groups.setdefault(key, (str(path), []))[1].append(doc)
+        return groups
+
     def ingest(self, paths: Iterable[str | Path], glob: str = "**/*", text_field: str = "text",
-               progress: Progress | None = None) -> IngestReport:
-        """Add new chunks first, then drop a changed file's stale ones: a run killed at any point
-        and run again ends with exactly the chunks of a clean run (ids are content hashes)."""
+               progress: Progress | None = None, by_name: bool = False) -> IngestReport:
+        """Store each file's chunks under its source key, replacing what that source held before.
+
+        `by_name=True` keys sources by file name (uploads), else by path. New chunks are added
+        first, then the changed source's stale ones dropped: a run killed at any point and run
+        again ends with exactly the chunks of a clean run (ids are content hashes). A file that
+        fails to load, chunk or store is named in `errors` and costs only itself.
+        """
         started = time.perf_counter()
         loaded = load_paths(paths, glob, text_field, self.max_file_bytes)
         report = IngestReport(errors=dict(loaded.errors))
-        now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        by_source: dict[str, list[Document]] = {}
-        for doc in loaded.documents:
-            source = str(Path(doc.metadata["source"]).resolve())
-            doc.metadata.update(source=source, source_name=Path(source).name, ingested_at=now,
-                                size_bytes=Path(source).stat().st_size)
-            by_source.setdefault(source, []).append(doc)
         plan = []
-        for source, docs in by_source.items():
-            chunks = split_documents(docs)
-            existing = self._existing_ids(source)
+        for key, (path, docs) in self._by_source(loaded.documents, by_name, report.errors).items():
+            try:
+                chunks = split_documents(docs)
+                existing = self._existing_ids(key) | (self._earlier_uploads(Path(path)) if by_name else set())
+            except Exception as exc:  # noqa: BLE001 - one file's failure must not stop the batch
+                report.errors[path] = f"could not chunk this file ({exc.__class__.__name__}: {str(exc)[:200]})"
+                continue
             new = [c for c in chunks if c.id not in existing]
             stale = existing - {c.id for c in chunks}
-            plan.append((new, stale))
+            plan.append((path, new, stale))
             report.chunks_unchanged += len(chunks) - len(new)
-        total = sum(len(new) for new, _ in plan)
+        total = sum(len(new) for _, new, _ in plan)
         done = 0
-        for new, stale in plan:
-            self._add(new, progress, done, total)
+        for path, new, stale in plan:
+            try:
+                self._add(new, progress, done, total)
+            except Exception as exc:  # noqa: BLE001 - embedder or store refused this file's chunks
+                self._forget([c.id for c in new])
+                report.errors[path] = f"could not store this file ({exc.__class__.__name__}: {str(exc)[:200]})"
+                continue
             done += len(new)
             if stale:
                 self.collection.delete(ids=sorted(stale))
             report.chunks_added += len(new)
             report.chunks_removed += len(stale)
-        report.files = len(by_source)
+            report.files += 1
         report.seconds = time.perf_counter() - started
         return report
 
+    def _forget(self, ids: list[str]) -> None:
+        """Undo a file's partial add, so a failed file leaves what it had before, not a mix."""
+        try:
+            if ids:
+                self.collection.delete(ids=ids)
+        except Exception:  # noqa: BLE001 - best effort; a rerun of the ingest converges anyway
+            pass
+
     def delete_source(self, source: str) -> int:
-        """Remove a source by its path or file name; returns the chunks removed."""
-        ids = set(self.collection.get(where={"source": str(Path(source).resolve())}, include=[])["ids"])
-        ids |= set(self.collection.get(where={"source_name": source}, include=[])["ids"])
-        if ids:
-            self.collection.delete(ids=sorted(ids))
-        return len(ids)
+        """Remove a source: by its exact key (an upload's file name or a path), else by resolved
+        path, else every source with that file name. Returns the chunks removed."""
+        for where in ({"source": source}, {"source": str(Path(source).resolve())}, {"source_name": source}):
+            ids = self.collection.get(where=where, include=[])["ids"]
+            if ids:
+                self.collection.delete(ids=sorted(ids))
+                return len(ids)
+        return 0
 
     def reindex(self, progress: Progress | None = None) -> int:
         """Re-embed every stored chunk with the current embedder (after a model change).
 
-        Builds a new collection from the stored texts and metadata, then swaps it in; an
-        interrupted reindex leaves the old collection intact and is simply run again.
+        Builds `NAME-reindex` from the stored texts and metadata while NAME keeps serving, then
+        swaps by renames: NAME -> NAME-previous, NAME-reindex -> NAME, and only then deletes
+        NAME-previous. Chroma has no atomic rename-over, so a kill between the two renames leaves
+        no NAME for a moment; `_finish_interrupted_reindex` (run on every open) completes or
+        undoes the swap, so a kill at any point loses nothing and the KB is never left empty.
         """
+        self._finish_interrupted_reindex()
         old = self.client.get_collection(self.name, embedding_function=None)
-        temp_name = f"{self.name}-reindex"
+        building, previous = self._swap_names()
         try:
-            self.client.delete_collection(temp_name)
-        except Exception:
+            self.client.delete_collection(building)  # a reindex killed earlier, half built
+        except Exception:  # noqa: BLE001 - usually there is none
             pass
         temp = self.client.create_collection(
-            temp_name, embedding_function=None,
+            building, embedding_function=None,
             metadata={"hnsw:space": "cosine", "embedder": self.embedder.text_fingerprint, "dim": int(self.embedder.dim)},
         )
         total = old.count()
@@ -183,10 +228,27 @@ class KnowledgeBase:
             done += len(rows["ids"])
             if progress:
                 progress(done, total)
-        self.client.delete_collection(self.name)
+        old.modify(name=previous)
         temp.modify(name=self.name)
+        self.client.delete_collection(previous)
         self.collection = self.client.get_collection(self.name, embedding_function=None)
         return done
+
+    def _swap_names(self) -> tuple[str, str]:
+        return f"{self.name}-reindex", f"{self.name}-previous"
+
+    def _finish_interrupted_reindex(self) -> None:
+        """Complete or undo a swap a killed `reindex` left half done (see there)."""
+        building, previous = self._swap_names()
+        names = {getattr(c, "name", c) for c in self.client.list_collections()}
+        if previous not in names:
+            return  # no swap was under way: a half-built NAME-reindex is dropped by the next reindex
+        if self.name not in names:  # killed between the two renames
+            complete = building in names and (
+                self.client.get_collection(building, embedding_function=None).count()
+                == self.client.get_collection(previous, embedding_function=None).count())
+            self.client.get_collection(building if complete else previous, embedding_function=None).modify(name=self.name)
+        self.client.delete_collection(previous)  # the swap is done: the old vectors go
 
     # ----- reading ----------------------------------------------------------------------
     def search(self, vector: np.ndarray, k: int = 5) -> list[Passage]:

@@ -31,7 +31,7 @@ class OpenAICompatibleLLM:
         from openai import OpenAI
 
         self.client = OpenAI(base_url=base_url, api_key=api_key or "EMPTY", timeout=timeout_s, max_retries=0)
-        self.base_url = base_url
+        self.base_url, self.timeout_s = base_url, timeout_s
         self._model = model
         self.name = model or base_url
 
@@ -57,15 +57,47 @@ class OpenAICompatibleLLM:
             chunks = self.client.chat.completions.create(
                 model=self.model(), messages=messages, max_tokens=max_new_tokens, temperature=0.0, stream=True
             )
-            for chunk in chunks:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    yield chunk.choices[0].delta.content
         except openai.APITimeoutError as exc:
             raise LLMError(f"the LLM server at {self.base_url} did not answer in time") from exc
         except openai.APIConnectionError as exc:
             raise LLMError(f"cannot reach the LLM server at {self.base_url}") from exc
         except openai.APIStatusError as exc:
             raise LLMError(f"the LLM server returned HTTP {exc.status_code}: {str(exc.message)[:200]}") from exc
+        yield from self._read(chunks)
+
+    def _read(self, chunks) -> Iterator[str]:
+        """The streamed answer. Once the server has answered, any failure means the answer was cut
+        short: a dropped connection surfaces as openai's or the HTTP library's own types depending
+        on versions, and a stream that ends cleanly without a finish reason was cut too (a server
+        killed behind a proxy)."""
+        import openai
+
+        finished = False
+        try:
+            for chunk in chunks:
+                if chunk.choices:
+                    choice = chunk.choices[0]
+                    if choice.delta is not None and choice.delta.content:
+                        yield choice.delta.content
+                    finished = finished or choice.finish_reason is not None
+        except openai.APITimeoutError as exc:
+            raise LLMError(f"the LLM server at {self.base_url} stopped mid-answer (no token for "
+                           f"{self.timeout_s:g} s)") from exc
+        except Exception as exc:  # noqa: BLE001 - see above; the cause's type goes into the message
+            cause = exc.__cause__ or exc
+            raise LLMError(f"the LLM server at {self.base_url} stopped mid-answer ({type(cause).__name__})") from exc
+        if not finished:
+            raise LLMError(f"the LLM server at {self.base_url} stopped mid-answer (the stream ended without a finish reason)")
+
+
+class _StopWhenSet:
+    """A stopping criterion: generation ends at the next token once the event is set."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
 class LocalLLM:
@@ -74,9 +106,19 @@ class LocalLLM:
     def __init__(self, model_dir: str | Path, device: torch.device | str = "cpu"):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self.name = Path(model_dir).name
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).to(device).eval()
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).to(device).eval()
+        self._setup(Path(model_dir).name, tokenizer, model)
+
+    @classmethod
+    def from_parts(cls, name: str, tokenizer, model) -> "LocalLLM":
+        """An already loaded tokenizer and model (tests pass fakes)."""
+        llm = cls.__new__(cls)
+        llm._setup(name, tokenizer, model)
+        return llm
+
+    def _setup(self, name: str, tokenizer, model) -> None:
+        self.name, self.tokenizer, self.model = name, tokenizer, model
         # One generation at a time: the model is shared by every user of the app.
         self._lock = threading.Lock()
 
@@ -84,20 +126,40 @@ class LocalLLM:
         return f"embedded {self.name} on {self.model.device}"
 
     def stream(self, messages: list[Message], max_new_tokens: int = 256) -> Iterator[str]:
-        from transformers import TextIteratorStreamer
+        """Tokens as the worker thread generates them. A worker that raises ends the stream and its
+        error reaches this turn as `LLMError` (before, the turn waited forever on the streamer while
+        holding the model lock); a turn abandoned mid-answer stops the worker before the lock goes."""
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         inputs = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         ).to(self.model.device)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kwargs = dict(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, do_sample=False)
+        stop = threading.Event()
+        failures: list[BaseException] = []
+        kwargs = dict(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, do_sample=False,
+                      stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)]))
+
+        def work() -> None:
+            try:
+                self._generate(**kwargs)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting turn, which re-raises it
+                failures.append(exc)
+                streamer.end()  # wakes the turn blocked on the streamer
+
         with self._lock:
-            worker = threading.Thread(target=self._generate, kwargs=kwargs, daemon=True)
+            worker = threading.Thread(target=work, daemon=True)
             worker.start()
-            for piece in streamer:
-                if piece:
-                    yield piece
-            worker.join()
+            try:
+                for piece in streamer:
+                    if piece:
+                        yield piece
+            finally:
+                stop.set()
+                worker.join()
+        if failures:
+            error = failures[0]
+            raise LLMError(f"the embedded LLM failed mid-answer ({type(error).__name__}: {str(error)[:200]})") from error
 
     @torch.inference_mode()
     def _generate(self, **kwargs) -> None:

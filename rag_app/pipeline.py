@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from knowledge_base.store import KnowledgeBase, Passage
-from rag_app.audio import SAMPLE_RATE, AudioError, decode_audio
+from rag_app.audio import SAMPLE_RATE, WHISPER_SECONDS, AudioError, decode_audio
 from rag_app.citations import find_citations
 from rag_app.llm import LLM, LLMError
 from rag_app.prompt import build_messages
@@ -69,7 +69,10 @@ class _Clock:
 
 class Pipeline:
     def __init__(self, seal, knowledge_base: KnowledgeBase, llm: LLM | None, vad=None, transcriber=None,
-                 top_k: int = 4, min_seconds: float = 0.3, max_seconds: float = 60.0, max_new_tokens: int = 200):
+                 top_k: int = 4, min_seconds: float = 0.3, max_seconds: float = WHISPER_SECONDS, max_new_tokens: int = 200):
+        if max_seconds > WHISPER_SECONDS:
+            raise ValueError(f"max_seconds {max_seconds:g} is over Whisper's {WHISPER_SECONDS:.0f} s window: "
+                             "both speech paths would silently use only the first 30 s")
         self.seal, self.kb, self.llm, self.vad, self.transcriber = seal, knowledge_base, llm, vad, transcriber
         self.top_k, self.min_seconds, self.max_seconds, self.max_new_tokens = top_k, min_seconds, max_seconds, max_new_tokens
 
@@ -88,7 +91,8 @@ class Pipeline:
 
     # ----- stages -----------------------------------------------------------------------
     def decode(self, source: str | Path | bytes | np.ndarray) -> np.ndarray:
-        audio = source.astype(np.float32) if isinstance(source, np.ndarray) else decode_audio(source)
+        # a file's length is checked from its header, before decoding; an array's here
+        audio = source.astype(np.float32) if isinstance(source, np.ndarray) else decode_audio(source, self.max_seconds)
         seconds = len(audio) / SAMPLE_RATE
         if seconds > self.max_seconds:
             raise AudioError(f"the recording is {seconds:.0f} s long; the limit is {self.max_seconds:.0f} s")
@@ -182,7 +186,8 @@ class Pipeline:
                 answer_text.append(piece)
                 yield TurnEvent("token", piece)
         except LLMError as exc:
-            yield TurnEvent("notice", f"{exc}; showing the retrieved passages only")
+            cut = "the answer above is cut short" if answer_text else "showing the retrieved passages only"
+            yield TurnEvent("notice", f"{exc}; {cut}")
         if first is not None:
             clock.stage("generation", first)
         else:

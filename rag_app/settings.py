@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 ENV_PREFIX = "SEAL_RAG_"
+WHISPER_SECONDS = 30.0  # = rag_app.audio.WHISPER_SECONDS; not imported, to keep this module free of audio deps
 
 # Offline hygiene: these libraries phone home unless told not to. Set (not read) once, early.
 OFFLINE_ENV = {
@@ -59,7 +60,9 @@ class Settings:
     llm_api_key: str = field(default="EMPTY", metadata={"help": "API key for the LLM server", "secret": True})
     llm_timeout_s: float = field(default=60.0, metadata={"help": "LLM request timeout, seconds"})
     top_k: int = field(default=4, metadata={"help": "passages retrieved per question"})
-    max_audio_seconds: float = field(default=60.0, metadata={"help": "longest recording accepted, seconds"})
+    max_audio_seconds: float = field(
+        default=30.0, metadata={"help": "longest recording accepted, seconds (at most 30: Whisper hears no more)"}
+    )
     max_new_tokens: int = field(default=200, metadata={"help": "longest answer the LLM may write, tokens"})
     ui_host: str = field(default="127.0.0.1", metadata={"help": "web app address (beyond localhost needs credentials)"})
     ui_port: int = field(default=7860, metadata={"help": "web app port"})
@@ -148,6 +151,10 @@ def load_settings(
     settings = Settings(**{name: _coerce(name, value, hints[name]) for name, value in values.items()})
     if settings.device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"setting 'device' must be auto, cpu or cuda, not {settings.device!r}")
+    if not 0 < settings.max_audio_seconds <= WHISPER_SECONDS:
+        # Whisper's window: beyond it both speech paths would silently use the first 30 s only
+        raise ValueError(f"setting 'max_audio_seconds' must be between 0 and {WHISPER_SECONDS:.0f} "
+                         f"(Whisper hears {WHISPER_SECONDS:.0f} s at most), not {settings.max_audio_seconds:g}")
     return settings
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import gradio as gr
+import soundfile as sf
 
 from knowledge_base.store import KnowledgeBaseError
 from rag_app.audio import AudioError, audio_seconds
@@ -83,15 +84,51 @@ def respond(pipeline: Pipeline, audio_path: str | None, typed: str, mode: str, s
     yield chat, sources, latency_chart_html(traces), turns, notice and f"**Notice:** {notice}", reply, history, turns
 
 
-def audio_notice(audio_path: str | None) -> str:
+def audio_notice(audio_path: str | None, max_seconds: float | None = None) -> str:
     """Said as soon as a recording or upload reaches the server: a recording uploads a moment
-    after Stop, and Ask pressed before that would find no question."""
+    after Stop, and Ask pressed before that would find no question. A file that cannot be used
+    (not audio, a damaged header, over the length limit) is named now, not only after Ask."""
     if not audio_path:
         return ""
     try:
-        return f"Question audio received ({audio_seconds(audio_path):.1f} s): press **Ask**."
+        return f"Question audio received ({audio_seconds(audio_path, max_seconds):.1f} s): press **Ask**."
     except (AudioError, OSError) as exc:
         return f"**Could not use this audio:** {exc}"
+
+
+def _decoder_reads(path: str) -> bool:
+    try:
+        sf.info(path)
+        return True
+    except Exception:  # noqa: BLE001 - libsndfile raises several types for what it cannot read
+        return False
+
+
+def question_audio(**kwargs) -> gr.Audio:
+    """`gr.Audio` that hands the handlers every file that arrives.
+
+    Gradio converts any non-WAV upload with ffmpeg before a handler runs, and when it cannot (no
+    ffmpeg, or not audio at all) the event failed with a bare error and the page said nothing.
+    Files our decoder reads (WAV, FLAC, OGG, MP3) now pass as they are, other files are still
+    offered to Gradio's conversion, and what neither can read reaches `audio_notice` and the
+    pipeline, which say what is wrong with it. (The instance's preprocess is wrapped rather than
+    subclassed: Gradio writes a .pyi stub beside any module that defines a component class.)
+    """
+    audio = gr.Audio(**kwargs)
+    convert = audio.preprocess
+
+    def preprocess(payload):
+        if payload is None or not payload.path:
+            return convert(payload)
+        if _decoder_reads(payload.path):
+            return payload.path
+        try:
+            return convert(payload)
+        except Exception:  # noqa: BLE001 - whatever failed, the handlers name the problem
+            return payload.path
+
+    audio.preprocess = preprocess
+    return audio
 
 
 def build_chat_page(pipeline: Pipeline, settings) -> gr.Blocks:
@@ -104,8 +141,8 @@ def build_chat_page(pipeline: Pipeline, settings) -> gr.Blocks:
                 chat = gr.Chatbot(label="Conversation", height=360, elem_id="chat")
                 notice = gr.Markdown(elem_id="notice")
                 with gr.Row():
-                    audio = gr.Audio(sources=["microphone", "upload"], type="filepath", format="wav",
-                                     label="Your question", elem_id="question-audio")
+                    audio = question_audio(sources=["microphone", "upload"], type="filepath", format="wav",
+                                           label="Your question", elem_id="question-audio")
                     with gr.Column():
                         typed = gr.Textbox(label="…or type it", placeholder="optional", elem_id="typed-question")
                         mode = gr.Radio(MODE_CHOICES, value="seal", label="Retrieval", elem_id="mode")
@@ -129,7 +166,11 @@ def build_chat_page(pipeline: Pipeline, settings) -> gr.Blocks:
             outputs=[chat, sources, latency, turns, notice, reply_audio, history, turns_state],
             concurrency_id="turn",
         )
-        audio.change(audio_notice, audio, notice, queue=False)
+
+        def on_audio(path):
+            return audio_notice(path, pipeline.max_seconds)
+
+        audio.change(on_audio, audio, notice, queue=False)
         new.click(lambda: ([], "", "", [], "", None, [], []), None,
                   [chat, sources, latency, turns, notice, reply_audio, history, turns_state])
         page.load(lambda: status_markdown(pipeline, settings), None, status)

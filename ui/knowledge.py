@@ -28,7 +28,9 @@ def ingest_files(kb: KnowledgeBase, files: list[str] | None, progress=gr.Progres
         return "Choose one or more files first.", gr.skip(), gr.skip(), gr.skip()
     progress(0, desc="reading files")
     try:
-        report = kb.ingest([Path(f) for f in files], progress=lambda done, total: progress((done, total), desc="embedding chunks"))
+        # by name: every upload arrives in a new temp folder, and the same name means the same document
+        report = kb.ingest([Path(f) for f in files], by_name=True,
+                           progress=lambda done, total: progress((done, total), desc="embedding chunks"))
     except KnowledgeBaseError as exc:
         return f"**Ingestion stopped:** {escape(str(exc))}", gr.skip(), gr.skip(), gr.skip()
     lines = [f"Ingested {report.files} file(s): {report.chunks_added} chunks added, {report.chunks_unchanged} unchanged, "
@@ -39,15 +41,22 @@ def ingest_files(kb: KnowledgeBase, files: list[str] | None, progress=gr.Progres
 
 
 def _names(kb: KnowledgeBase) -> list[str]:
-    return sorted({r["name"] for r in kb.sources()})
+    """Source keys for the delete list: an upload's file name, a command-line ingest's path (so
+    two files with one name from different folders stay two choices)."""
+    return sorted(r["source"] for r in kb.sources())
 
 
-def delete_source(kb: KnowledgeBase, name: str | None) -> tuple[str, list, str, dict]:
+def delete_source(kb: KnowledgeBase, name: str | None, confirmed: bool = False) -> tuple[str, list, str, dict, dict]:
+    """Deleting changes what every user is answered from and cannot be undone: it needs the
+    confirmation box ticked, which is cleared again after each delete."""
     if not name:
-        return "Pick a source to delete.", gr.skip(), gr.skip(), gr.skip()
+        return "Pick a source to delete.", gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    if not confirmed:
+        return (f"Tick *Yes, delete it* to confirm deleting `{escape(name)}`.", gr.skip(), gr.skip(), gr.skip(),
+                gr.skip())
     removed = kb.delete_source(name)
     return (f"Deleted `{escape(name)}` ({removed} chunks).", sources_table(kb), stats_markdown(kb),
-            gr.update(choices=_names(kb), value=None))
+            gr.update(choices=_names(kb), value=None), False)
 
 
 def search(kb: KnowledgeBase, query: str, k: int = 5) -> str:
@@ -58,7 +67,8 @@ def search(kb: KnowledgeBase, query: str, k: int = 5) -> str:
 
 def build_knowledge_page(kb: KnowledgeBase, max_upload_mb: float) -> gr.Blocks:
     with gr.Blocks(title="seal-rag: knowledge base") as page:
-        gr.Markdown(f"# Knowledge base\nUpload .txt, .md, .pdf, .html, .jsonl or .csv files (up to {max_upload_mb:.0f} MB each).")
+        gr.Markdown(f"# Knowledge base\nUpload .txt, .md, .pdf, .html, .jsonl or .csv files (up to {max_upload_mb:.0f} MB each). "
+                    "A file uploaded again under the same name replaces the earlier one.")
         stats = gr.Markdown(elem_id="kb-stats")
         with gr.Row():
             files = gr.File(file_count="multiple", type="filepath", label="Documents", elem_id="kb-files")
@@ -68,6 +78,7 @@ def build_knowledge_page(kb: KnowledgeBase, max_upload_mb: float) -> gr.Blocks:
         table = gr.Dataframe(headers=SOURCE_COLUMNS, label="Sources", interactive=False, elem_id="kb-sources")
         with gr.Row():
             victim = gr.Dropdown(label="Source", choices=[], elem_id="kb-delete-choice")
+            sure = gr.Checkbox(label="Yes, delete it", value=False, elem_id="kb-delete-confirm")
             delete = gr.Button("Delete source", variant="stop", elem_id="kb-delete")
         with gr.Row():
             query = gr.Textbox(label="Search what is stored", elem_id="kb-query")
@@ -78,7 +89,8 @@ def build_knowledge_page(kb: KnowledgeBase, max_upload_mb: float) -> gr.Blocks:
             return ingest_files(kb, paths, progress)
 
         ingest.click(on_ingest, files, [report, table, stats, victim], concurrency_id="ingest", concurrency_limit=1)
-        delete.click(lambda name: delete_source(kb, name), victim, [report, table, stats, victim])
+        delete.click(lambda name, confirmed: delete_source(kb, name, confirmed), [victim, sure],
+                     [report, table, stats, victim, sure])
         find.click(lambda q: search(kb, q), query, found)
         query.submit(lambda q: search(kb, q), query, found)
         page.load(lambda: (sources_table(kb), stats_markdown(kb), gr.update(choices=_names(kb))), None, [table, stats, victim])

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from rag_app.evaluate import QueryResult, metrics, word_errors
 from seal_model.data.eval_set import EvalSetError, load_eval_set
+from tests.cli_run import run_cli
 
 
 def _set(folder, passages, queries, audio=("a.wav",)):
@@ -46,9 +45,8 @@ def test_malformed_sets_name_the_line(tmp_path, passages, queries, message):
 
 def test_eval_command_exits_non_zero_on_a_malformed_set(tmp_path):
     folder = _set(tmp_path / "s", GOOD_P + ["[1, 2]\n"], GOOD_Q)
-    result = subprocess.run([sys.executable, "-m", "rag_app.cli", "eval", "--set", str(folder)],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and "passages.jsonl:3" in result.stderr
+    result = run_cli("eval", "--set", str(folder), timeout=120)
+    assert result.returncode == 2 and "passages.jsonl:3" in result.err
 
 
 def test_metrics_count_ranks():
@@ -86,9 +84,8 @@ def test_paired_comparison_counts_discordant_queries():
 def test_compare_command_rejects_reports_without_ranks(tmp_path):
     old = tmp_path / "old.json"
     old.write_text(json.dumps({"overall": {"seal": {"top1": 0.3}}}))
-    result = subprocess.run([sys.executable, "-m", "rag_app.cli", "compare", str(old), str(old)],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and "no per-query ranks" in result.stderr
+    result = run_cli("compare", str(old), str(old), timeout=120)
+    assert result.returncode == 2 and "no per-query ranks" in result.err
 
 
 def test_word_errors_count_edits_in_words():

@@ -99,12 +99,12 @@ def test_text_mode_and_history(seal, sample_kb):
         (lambda tmp: b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(40)), "could not decode"),
         (lambda tmp: _wav(np.zeros(32000, np.float32)), "silent"),
         (lambda tmp: _wav(0.2 * np.random.default_rng(0).standard_normal(1600).astype(np.float32)), "at least"),
-        (lambda tmp: _wav(np.zeros(16000 * 600, np.float32) + 0.01), "limit is 60 s"),
+        (lambda tmp: _wav(np.zeros(16000 * 600, np.float32) + 0.01), "limit is 30 s"),
     ],
     ids=["empty", "text-named-wav", "corrupt", "silence", "0.1s", "10-minutes"],
 )
 def test_bad_audio_gets_a_clear_message(seal, sample_kb, vad, tmp_path, make_audio, message):
-    pipeline = Pipeline(seal, sample_kb, None, vad, max_seconds=60)
+    pipeline = Pipeline(seal, sample_kb, None, vad)
     with pytest.raises(AudioError, match=message):
         _run(pipeline, audio=make_audio(tmp_path), mode="seal")
 

@@ -1,0 +1,56 @@
+"""The chat page's audio input, without a browser: what a dropped file or a long recording says."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from gradio.data_classes import FileData
+
+from rag_app.settings import Settings
+from ui.chat import build_chat_page
+
+
+class _Pipeline:
+    """Just what building the page and the audio handlers read."""
+
+    max_seconds = 30.0
+    seal = kb = llm = transcriber = None
+
+
+@pytest.fixture(scope="module")
+def page():
+    return build_chat_page(_Pipeline(), Settings())
+
+
+def _question_audio(page):
+    return next(b for b in page.blocks.values() if getattr(b, "elem_id", None) == "question-audio")
+
+
+def _on_audio_arrival(page, path: str) -> str:
+    """What the notice line shows when a recording or upload reaches the server (the change event)."""
+    audio = _question_audio(page)
+    handler = next(f for f in page.fns.values() if f.inputs == [audio] and f.outputs[0].elem_id == "notice")
+    return handler.fn(audio.preprocess(FileData(path=path)))
+
+
+def test_a_non_audio_file_gets_a_message_not_silence(page, tmp_path):
+    """Gradio converts non-WAV uploads with ffmpeg and raised (a bare 'Error', or nothing) when it
+    could not; the file now reaches the page, which says what is wrong with it."""
+    for name, content in (("notes.txt", b"hello, this is text\n"), ("voice.m4a", b"\x00\x00\x00\x20ftypM4A junk")):
+        (tmp_path / name).write_bytes(content)
+        notice = _on_audio_arrival(page, str(tmp_path / name))
+        assert notice.startswith("**Could not use this audio:** could not decode the audio"), notice
+        assert "use WAV, FLAC, OGG or MP3" in notice
+
+
+def test_formats_our_decoder_reads_arrive_as_they_are(page, tmp_path):
+    path = tmp_path / "question.mp3"
+    sf.write(path, 0.1 * np.sin(np.arange(32000) / 10).astype(np.float32), 16000, format="MP3")
+    assert _question_audio(page).preprocess(FileData(path=str(path))) == str(path)  # no ffmpeg needed
+    assert _on_audio_arrival(page, str(path)).startswith("Question audio received (2.0 s)")
+
+
+def test_the_length_limit_is_reported_when_the_recording_arrives(page, tmp_path):
+    path = tmp_path / "long.wav"
+    sf.write(path, np.full(16000 * 40, 0.1, np.float32), 16000)
+    assert _on_audio_arrival(page, str(path)) == "**Could not use this audio:** the recording is 40 s long; the limit is 30 s"

@@ -1,0 +1,47 @@
+"""The knowledge-base page's handlers, without a browser: re-uploads, bad files, deleting."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowledge_base.store import KnowledgeBase, open_client
+from ui.knowledge import delete_source, ingest_files
+
+
+@pytest.fixture
+def kb(tmp_path, embedder):
+    return KnowledgeBase(open_client(tmp_path / "chroma"), "knowledge", embedder)
+
+
+def _upload(root: Path, folder: str, name: str, content: str | bytes) -> str:
+    path = root / "gradio" / folder / name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return str(path)
+
+
+def test_a_changed_file_uploaded_again_replaces_the_old_one(kb, tmp_path):
+    ingest_files(kb, [_upload(tmp_path, "h1", "notes.txt", "The lighthouse is painted red.")], progress=lambda *a, **k: None)
+    message, table, *_ = ingest_files(kb, [_upload(tmp_path, "h2", "notes.txt", "The lighthouse is painted green.")],
+                                      progress=lambda *a, **k: None)
+    assert "1 chunks added" in message and "1 stale removed" in message
+    assert [row[0] for row in table] == ["notes.txt"]
+    assert kb.collection.get(include=["documents"])["documents"] == ["The lighthouse is painted green."]
+
+
+def test_bad_uploads_are_named_and_the_good_one_ingested(kb, tmp_path):
+    files = [_upload(tmp_path, "g", "good.txt", "Owls hunt at night."),
+             _upload(tmp_path, "w", "wide.csv", 'text\n"' + "x" * 200_000 + '"\n'),
+             _upload(tmp_path, "d", "deep.jsonl", "[" * 100_000 + "]" * 100_000 + "\n")]
+    message, *_ = ingest_files(kb, files, progress=lambda *a, **k: None)
+    assert "Ingested 1 file(s)" in message
+    assert "`wide.csv`: a field is over 128 KB" in message and "`deep.jsonl`: line 1 is nested too deeply" in message
+
+
+def test_deleting_a_source_asks_for_confirmation(kb, tmp_path):
+    ingest_files(kb, [_upload(tmp_path, "h1", "notes.txt", "The lighthouse is painted red.")], progress=lambda *a, **k: None)
+    message, *_ = delete_source(kb, "notes.txt", confirmed=False)
+    assert "confirm" in message and kb.collection.count() == 1
+    message, *_ = delete_source(kb, "notes.txt", confirmed=True)
+    assert "Deleted `notes.txt` (1 chunks)" in message and kb.collection.count() == 0
