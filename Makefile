@@ -67,7 +67,8 @@ report: setup-test
 	$(BIN)/seal-rag data corpus
 	$(BIN)/seal-rag data eval-set --name heldout-nq
 	$(BIN)/seal-rag data eval-set --name heldout-disfl --source disfl_qa --questions 150
-	$(BIN)/seal-rag report --set heldout-nq --set heldout-disfl $(REPORT_FLAGS)
+	$(BIN)/seal-rag data eval-set --name ood-names --written ood-names
+	$(BIN)/seal-rag report --set heldout-nq --set heldout-disfl --set ood-names $(REPORT_FLAGS)
 
 # The ablation table (docs/results/ablation.*, redrawn into the README block): short runs on the
 # first ABLATION_SHARDS shards of the speech feature cache, built here if missing (two workers).

@@ -67,7 +67,7 @@ def eval_set(
     name: str = typer.Option("heldout-nq", help="Folder name under HOME/data/eval."),
     voices: str = typer.Option("flite:slt,piper:joe", help="Held-out voices, comma-separated."),
     questions: int = typer.Option(400, help="Test-split questions to speak."),
-    kb_size: int = typer.Option(12000, help="Knowledge-base size (test passages + distractors)."),
+    kb_size: int = typer.Option(None, help="Knowledge-base size (test passages + distractors); default 12,000, 20,000 for --written."),
     source: str = typer.Option("nq", help="nq (Natural Questions) or disfl_qa (disfluent questions)."),
     written: str = typer.Option(None, help="Hand-written questions instead: a name under seal_model/data/sets (e.g. ood-names) or a JSONL path; spoken in every held-out voice plus noise and tempo variants (--voices and --questions do not apply)."),
 ) -> None:
@@ -80,11 +80,11 @@ def eval_set(
         if not questions_file.is_file():
             raise typer.BadParameter(f"no question file {questions_file}", param_hint="--written")
         out = build_written_set(settings.data_dir / "corpus", settings.data_dir / "eval" / name, questions_file,
-                                kb_size=kb_size, log=typer.echo)
+                                kb_size=kb_size or 20000, log=typer.echo)
         typer.echo(f"evaluation set: {out}")
         return
     out = build_eval_set(
         settings.data_dir / "corpus", settings.data_dir / "eval" / name,
-        tuple(v.strip() for v in voices.split(",")), questions, kb_size, source, log=typer.echo,
+        tuple(v.strip() for v in voices.split(",")), questions, kb_size or 12000, source, log=typer.echo,
     )
     typer.echo(f"evaluation set: {out}")

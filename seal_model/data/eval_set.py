@@ -167,7 +167,7 @@ def build_written_set(
                     audio = sox_effects(audio, ["tempo", "1.15"])
                 elif n % 2:  # babble of other questions' clips (never this question's own)
                     others = [sf.read(out_dir / babble_pool[int(i)], dtype="float32")[0]
-                              for i in rng.choice(len(babble_pool), 8, replace=False)
+                              for i in rng.choice(len(babble_pool), min(8, len(babble_pool)), replace=False)
                               if not babble_pool[int(i)].startswith(f"audio/{q['id']}_")]
                     audio = mix_at_snr(audio, babble(len(audio), others, rng), 10)
                 else:
@@ -178,6 +178,8 @@ def build_written_set(
         if (n + 1) % 25 == 0:
             log(f"{n + 1}/{len(questions)} questions spoken")
     by_id = {q["id"]: q for q in questions}
+    order = {q["id"]: n for n, q in enumerate(questions)}
+    rows.sort(key=lambda row: order[row["id"].split("@")[0]])  # question by question: any prefix is balanced
     with open(out_dir / "queries.jsonl", "w") as fh:
         for row in rows:
             q = by_id[row["id"].split("@")[0]]
