@@ -187,15 +187,22 @@ def cosent(scores: torch.Tensor, teacher: torch.Tensor, scale: float) -> torch.T
 
 
 def ctc_classes(model: SealModel) -> dict[int, int]:
-    """Token id -> CTC class; a token missing here falls in the "other" class (the class after
-    the last one listed), which a full-vocabulary head no longer has."""
+    """Token id -> CTC class; with the "other" class (no full vocabulary) every token missing
+    here falls in it, the class after the last one listed."""
     return {token: k + 1 for k, token in enumerate(model.ctc_ids[1:].tolist())}
 
 
 def ctc_loss(model: SealModel, log_probs: torch.Tensor, lengths: torch.Tensor, texts: list[str], class_of: dict[int, int]) -> torch.Tensor:
     tokenizer = model.text_encoder.tokenizer
-    other = len(class_of) + 1
-    targets = [[class_of.get(t, other) for t in tokenizer(text, add_special_tokens=False)["input_ids"]] for text in texts]
+    if model.config.ctc_full_vocab:
+        # No "other" class: a token without a class ([UNK], for characters the tokenizer cannot
+        # spell) is left out of the target. Mapping it past the last class made the loss NaN
+        # and poisoned every weight in one step.
+        targets = [[class_of[t] for t in tokenizer(text, add_special_tokens=False)["input_ids"] if t in class_of]
+                   for text in texts]
+    else:
+        other = len(class_of) + 1
+        targets = [[class_of.get(t, other) for t in tokenizer(text, add_special_tokens=False)["input_ids"]] for text in texts]
     flat = torch.tensor([c for t in targets for c in t], dtype=torch.long, device=log_probs.device)
     target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
     return nn.functional.ctc_loss(
@@ -479,7 +486,10 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
             log(f"step {step}/{bounds[2]} stage {stage} loss {loss.item():.3f} (align {align.item():.3f} "
                 f"ctc {ctc.item():.2f} ret {retrieval.item():.3f}) {time.perf_counter() - started:.0f}s{extra}")
     log_fh.close()
-    plot_losses(log_file, run_dir / "loss.png")
+    if step == 0:  # a run of no steps (a conversion: --stage*-steps 0) still leaves its checkpoint
+        model.save(run_dir / "checkpoint")
+    else:
+        plot_losses(log_file, run_dir / "loss.png")
     return run_dir / "checkpoint"
 
 

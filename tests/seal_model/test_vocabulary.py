@@ -63,6 +63,20 @@ def test_a_name_outside_the_frequent_pieces_can_be_learned_and_read(dirs):
     assert model.text_encoder.tokenizer.convert_tokens_to_ids(NAME) not in legacy.ctc_ids.tolist()
 
 
+def test_characters_the_tokenizer_cannot_spell_keep_the_loss_finite(dirs):
+    """[UNK] has no CTC class in a full-vocabulary head; it is left out of the target rather
+    than mapped past the last class (which made the loss NaN in a real run)."""
+    model = SealModel.from_base_models(*dirs, ctc_vocab=list(range(1000, 1500)), ctc_full_vocab=True)
+    text = "the symbol \u2603\u2603 means snow"
+    assert model.text_encoder.tokenizer.unk_token_id in model.text_encoder.tokenizer(text)["input_ids"]
+    mel, lengths = model.speech_encoder.log_mel([synthesize("flite:awb", "the symbol means snow")])
+    out = model.ctc_forward(*model.speech_encoder(mel, lengths))
+    loss = ctc_loss(model, out.ctc_log_probs, out.ctc_lengths, [text], ctc_classes(model))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.adapter.parameters() if p.grad is not None)
+
+
 def test_text_tower_is_the_stock_encoder(dirs):
     """Passages are embedded exactly as sentence-transformers embeds them, whatever the speech
     side learned (its projection is trained; the text side has none)."""
