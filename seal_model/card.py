@@ -90,6 +90,8 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
     for name in ("loss.png", "loss.csv", "train_config.json"):
         if (run_dir / name).exists():
             shutil.copy2(run_dir / name, out_dir / name)
+        else:  # never leave the previous checkpoint's file beside this one's card
+            (out_dir / name).unlink(missing_ok=True)
     config = json.loads((run_dir / "train_config.json").read_text())
     model = json.loads((run_dir / "checkpoint" / "config.json").read_text())
     rows = list(csv.DictReader(open(run_dir / "loss.csv")))
@@ -149,7 +151,9 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
         start = json.loads(start_file.read_text())
         lines.append(f"- Dev retrieval of the starting checkpoint on the same dev set: Top-1 {start['dev_top1']:.3f}, "
                      f"Top-10 {start['dev_top10']:.3f}.")
-    lines += ["", "![losses](loss.png)", ""] + _earlier_training(config)
+    # The "![losses]" marker also tells a later card where this one's own section ends.
+    plot = "![losses](loss.png)" if (out_dir / "loss.png").exists() else "![losses]: none (a conversion: no training steps)"
+    lines += ["", plot, ""] + _earlier_training(config)
     if eval_report:
         lines += [f"## Held-out evaluation: `{eval_report['set_name']}`, {eval_report['passages']} passages, "
                   f"device {eval_report['device']}", ""] + _eval_table(eval_report)
