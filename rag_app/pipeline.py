@@ -22,6 +22,7 @@ from rag_app.audio import SAMPLE_RATE, WHISPER_SECONDS, AudioError, decode_audio
 from rag_app.citations import find_citations
 from rag_app.llm import LLM, LLMError
 from rag_app.prompt import build_messages
+from rag_app.reply import VoiceReply
 
 MODES = ("seal", "asr", "text")
 
@@ -41,7 +42,9 @@ class Trace:
     mode: str
     stages_ms: dict[str, float] = field(default_factory=dict)
     total_ms: float = 0.0
-    first_token_ms: float | None = None  # from the start of the turn
+    first_token_ms: float | None = None  # from the start of the turn to the first text released to the caller
+    llm_first_token_ms: float | None = None  # from the start of the turn to the LLM's first raw token
+    abstained: bool = False  # the reply is "The documents don't say."
     models: dict[str, str] = field(default_factory=dict)
     device: str = "cpu"
 
@@ -177,8 +180,9 @@ class Pipeline:
         t = time.perf_counter()
         first = None
         answer_text: list[str] = []
+        reply = VoiceReply(question, passages)
         try:
-            for piece in self.llm.stream(messages, self.max_new_tokens):
+            for piece in reply.shape(self.llm.stream(messages, self.max_new_tokens)):
                 if first is None:
                     first = time.perf_counter()
                     clock.stage("first_token", t)
@@ -188,12 +192,15 @@ class Pipeline:
         except LLMError as exc:
             cut = "the answer above is cut short" if answer_text else "showing the retrieved passages only"
             yield TurnEvent("notice", f"{exc}; {cut}")
+        if reply.first_raw_at is not None:
+            trace.llm_first_token_ms = (reply.first_raw_at - clock.start) * 1000
+        trace.abstained = reply.abstained
         if first is not None:
             clock.stage("generation", first)
         else:
             clock.stage("first_token", t)
         if answer_text:
-            yield TurnEvent("citations", find_citations("".join(answer_text), passages))
+            yield TurnEvent("citations", find_citations("".join(answer_text), passages, question))
 
     def _models(self) -> dict[str, str]:
         config = getattr(self.seal, "config", None)
