@@ -124,3 +124,45 @@ def bench_latency_command(
     if save_reference:
         np.savez(save_reference, embeddings=report.embeddings, transcripts=np.array(report.transcripts))
     _write(json_out, report.to_dict())
+
+
+@bench_app.command("question-text")
+def bench_question_text_command(
+    ctx: typer.Context,
+    set_dir: Path = typer.Option(..., "--set", help="Evaluation set folder (queries with their text)."),
+    limit: int = typer.Option(20, help="How many clips, spread evenly over the set (voices, conditions, questions)."),
+    threads: int = typer.Option(0, help="torch threads (0 = default)."),
+    json_out: Optional[Path] = typer.Option(None, "--json"),
+) -> None:
+    """The question text the LLM reads in SEAL mode, each option on the same clips: word error
+    rate and latency of SEAL's CTC reading, Whisper's decoder over SEAL's trimmed states (and
+    with a silence tail to a full window), and Whisper's full ASR as the reference."""
+    from rag_app.answer_eval import spread
+    from rag_app.asr import WhisperTranscriber
+    from rag_app.commands_model import load_set_and_model
+    from rag_app.evaluate import passage_index
+    from rag_app.model_store import resolve_model_dir
+    from rag_app.question_text import StatesTranscriber, measure_question_text
+    from seal_model.device import resolve_device
+
+    settings = ctx.find_root().obj
+    eval_set, seal = load_set_and_model(settings, set_dir, threads)
+    whisper_dir, device = resolve_model_dir(settings, "whisper"), resolve_device(settings.device)
+    encoder = seal.speech_encoder.encoder
+    readers = {"whisper-trimmed": StatesTranscriber(whisper_dir, encoder, device, pad_to_window=False),
+               "whisper-silence-tail": StatesTranscriber(whisper_dir, encoder, device, pad_to_window=True)}
+    readers["whisper-silence-tail"].silence_tail()  # computed once at start-up, not inside a turn
+    transcriber = WhisperTranscriber(whisper_dir, device)
+    index = passage_index(eval_set, seal, log=typer.echo)
+    try:
+        result = measure_question_text(eval_set, seal, readers, transcriber, spread(eval_set.queries, limit),
+                                       search=lambda vector: index.search(vector[None], 4), log=typer.echo)
+    finally:
+        index.close()
+    result.update(set=eval_set.folder.name, device=str(device), threads=threads or None)
+    typer.echo(f"\n{'option':<22}{'WER':>7}{'wave->text p50':>16}{'p95':>9}{'turn->text p50':>16}{'p95':>9}   (ms, {result['queries']} clips)")
+    for name, wer in result["wer"].items():
+        lat, turn = result["waveform_to_text_ms"][name], result["turn_to_question_text_ms"].get(name)
+        turn_cells = f"{turn['p50_ms']:>16.1f}{turn['p95_ms']:>9.1f}" if turn else f"{'-':>16}{'-':>9}"
+        typer.echo(f"{name:<22}{wer:>7.3f}{lat['p50_ms']:>16.1f}{lat['p95_ms']:>9.1f}{turn_cells}")
+    _write(json_out, result)
