@@ -91,18 +91,6 @@ def test_text_tower_is_the_stock_encoder(dirs):
     assert model.text_fingerprint == model.config.text_encoder_fingerprint
 
 
-def test_shipped_checkpoint_text_tower_is_stock(settings):
-    from sentence_transformers import SentenceTransformer
-
-    from rag_app.model_store import load_seal_model
-
-    seal = load_seal_model(settings)
-    texts = ["who wrote the novel middlemarch", "Middlemarch is a novel by George Eliot."]
-    expected = SentenceTransformer(str(resolve_model_dir(settings, "text_encoder")), device="cpu").encode(
-        texts, normalize_embeddings=True)
-    assert np.abs(seal.embed_text(texts) - expected).max() < 1e-4
-
-
 def test_legacy_shared_checkpoints_still_load(dirs, tmp_path):
     """Checkpoints from before the stock text tower kept one trained layer on both towers."""
     model = SealModel.from_base_models(*dirs, ctc_vocab=list(range(1000, 1500)), projection="shared")
