@@ -93,8 +93,8 @@ def bench_search(dim: int, sizes: tuple[int, ...] = (1_000, 10_000, 100_000), qu
 
 
 # A turn's stages in pipeline order; the last two are summaries, not stages.
-STAGE_ORDER = ["decode", "vad", "speech_embedding", "transcription", "text_embedding", "search", "question_text",
-               "prompt", "first_token", "generation", "turn_to_first_token", "total"]
+STAGE_ORDER = ["decode", "vad", "speech_embedding", "transcription", "text_embedding", "search", "prompt",
+               "first_token", "generation", "turn_to_first_token", "total"]
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "knowledge_base"
 
 

@@ -6,7 +6,6 @@ from typing import Optional
 
 import typer
 
-from rag_app.commands_answers import eval_answers_command
 from rag_app.commands_ask import ask_command
 from rag_app.commands_bench import bench_app
 from rag_app.commands_data import data_app
@@ -30,7 +29,6 @@ app.add_typer(kb_app, name="kb")
 app.command("train")(train_command)
 app.add_typer(bench_app, name="bench")
 app.command("eval")(eval_command)
-app.command("eval-answers")(eval_answers_command)
 app.command("compare")(compare_command)
 app.command("ship")(ship_command)
 app.command("serve")(serve_command)

@@ -13,15 +13,6 @@ import torch
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
 
-# Repetition control. Greedy decoding of a small model loops ("The father of Finch is Finch ..."
-# until the token limit). Both controls look at the answer's own tokens only: transformers'
-# built-in no_repeat_ngram_size and repetition_penalty also count the prompt for a decoder-only
-# model, which would forbid copying a name or phrase from the passages, the very thing a
-# grounded answer does.
-REPETITION_PENALTY = 1.1  # on tokens the answer already used
-NO_REPEAT_NGRAM = 4  # no 4-token sequence twice within the answer
-FREQUENCY_PENALTY = 0.3  # the OpenAI-compatible path's equivalent (vLLM applies it to the output only)
-
 
 class LLM(Protocol):
     name: str
@@ -64,8 +55,7 @@ class OpenAICompatibleLLM:
 
         try:
             chunks = self.client.chat.completions.create(
-                model=self.model(), messages=messages, max_tokens=max_new_tokens, temperature=0.0, stream=True,
-                frequency_penalty=FREQUENCY_PENALTY,
+                model=self.model(), messages=messages, max_tokens=max_new_tokens, temperature=0.0, stream=True
             )
         except openai.APITimeoutError as exc:
             raise LLMError(f"the LLM server at {self.base_url} did not answer in time") from exc
@@ -73,14 +63,7 @@ class OpenAICompatibleLLM:
             raise LLMError(f"cannot reach the LLM server at {self.base_url}") from exc
         except openai.APIStatusError as exc:
             raise LLMError(f"the LLM server returned HTTP {exc.status_code}: {str(exc.message)[:200]}") from exc
-        try:
-            yield from self._read(chunks)
-        finally:
-            # A reply that stops early (its third sentence) closes this generator: closing the
-            # response makes the server stop generating the rest.
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+        yield from self._read(chunks)
 
     def _read(self, chunks) -> Iterator[str]:
         """The streamed answer. Once the server has answered, any failure means the answer was cut
@@ -117,32 +100,6 @@ class _StopWhenSet:
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
-class _NoRepeatInAnswer:
-    """A logits processor: no n-gram of the answer's own tokens twice (the prompt is exempt)."""
-
-    def __init__(self, n: int, prompt_length: int):
-        self.n, self.prompt_length = n, prompt_length
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        for row in range(input_ids.shape[0]):
-            answer = input_ids[row, self.prompt_length :].tolist()
-            if len(answer) < self.n:
-                continue
-            prefix = answer[len(answer) - self.n + 1 :]
-            banned = {answer[i + self.n - 1] for i in range(len(answer) - self.n + 1) if answer[i : i + self.n - 1] == prefix}
-            if banned:
-                scores[row, list(banned)] = -float("inf")
-        return scores
-
-
-def repetition_processors(prompt_length: int) -> list:
-    """The embedded model's repetition control (see REPETITION_PENALTY)."""
-    from transformers import RepetitionPenaltyLogitsProcessor
-
-    return [RepetitionPenaltyLogitsProcessor(REPETITION_PENALTY, prompt_ignore_length=prompt_length),
-            _NoRepeatInAnswer(NO_REPEAT_NGRAM, prompt_length)]
-
-
 class LocalLLM:
     """A transformers causal LM with a chat template, streamed token by token, greedy."""
 
@@ -172,7 +129,7 @@ class LocalLLM:
         """Tokens as the worker thread generates them. A worker that raises ends the stream and its
         error reaches this turn as `LLMError` (before, the turn waited forever on the streamer while
         holding the model lock); a turn abandoned mid-answer stops the worker before the lock goes."""
-        from transformers import LogitsProcessorList, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         inputs = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
@@ -181,8 +138,7 @@ class LocalLLM:
         stop = threading.Event()
         failures: list[BaseException] = []
         kwargs = dict(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, do_sample=False,
-                      stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)]),
-                      logits_processor=LogitsProcessorList(repetition_processors(inputs["input_ids"].shape[-1])))
+                      stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)]))
 
         def work() -> None:
             try:

@@ -4,15 +4,13 @@ Each stage is a method you can call and time alone; `answer` chains them and yie
 (what was heard, the passages, answer tokens, notices) ending with a `Trace`. The CLI, the UI
 and the benchmarks all drive this one pipeline.
 
-Modes: "seal" embeds the speech directly; the LLM reads the question as Whisper's decoder gives
-it from the encoder states SEAL computed (in a thread, beside the embedding and the search), or,
-with no `question_reader`, as SEAL's own CTC reading of the same pass; "asr" transcribes with
-the same Whisper weights and embeds the transcript (the baseline); "text" takes typed text.
+Modes: "seal" embeds the speech directly (the CTC reading of the same pass gives the LLM the
+words); "asr" transcribes with the same Whisper weights and embeds the transcript (the
+baseline); "text" takes typed text.
 """
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,8 +22,6 @@ from rag_app.audio import SAMPLE_RATE, WHISPER_SECONDS, AudioError, decode_audio
 from rag_app.citations import find_citations
 from rag_app.llm import LLM, LLMError
 from rag_app.prompt import build_messages
-from rag_app.question_text import in_thread
-from rag_app.reply import VoiceReply
 
 MODES = ("seal", "asr", "text")
 
@@ -45,9 +41,7 @@ class Trace:
     mode: str
     stages_ms: dict[str, float] = field(default_factory=dict)
     total_ms: float = 0.0
-    first_token_ms: float | None = None  # from the start of the turn to the first text released to the caller
-    llm_first_token_ms: float | None = None  # from the start of the turn to the LLM's first raw token
-    abstained: bool = False  # the reply is "The documents don't say."
+    first_token_ms: float | None = None  # from the start of the turn
     models: dict[str, str] = field(default_factory=dict)
     device: str = "cpu"
 
@@ -75,14 +69,12 @@ class _Clock:
 
 class Pipeline:
     def __init__(self, seal, knowledge_base: KnowledgeBase, llm: LLM | None, vad=None, transcriber=None,
-                 top_k: int = 4, min_seconds: float = 0.3, max_seconds: float = WHISPER_SECONDS, max_new_tokens: int = 200,
-                 question_reader=None):
+                 top_k: int = 4, min_seconds: float = 0.3, max_seconds: float = WHISPER_SECONDS, max_new_tokens: int = 200):
         if max_seconds > WHISPER_SECONDS:
             raise ValueError(f"max_seconds {max_seconds:g} is over Whisper's {WHISPER_SECONDS:.0f} s window: "
                              "both speech paths would silently use only the first 30 s")
         self.seal, self.kb, self.llm, self.vad, self.transcriber = seal, knowledge_base, llm, vad, transcriber
         self.top_k, self.min_seconds, self.max_seconds, self.max_new_tokens = top_k, min_seconds, max_seconds, max_new_tokens
-        self.question_reader = question_reader  # rag_app.question_text.StatesTranscriber, or None
 
     def warm_up(self) -> None:
         """Run each local stage once so the first user does not pay import and first-call costs."""
@@ -95,8 +87,6 @@ class Pipeline:
             except ValueError:
                 pass
         self.seal.embed_and_read_speech([noise])
-        if self.question_reader is not None:
-            self.question_reader.transcribe_states(*self.seal.speech_states([noise]))
         self.seal.embed_text(["warm up"])
 
     # ----- stages -----------------------------------------------------------------------
@@ -119,16 +109,6 @@ class Pipeline:
         vectors, readings = self.seal.embed_and_read_speech([audio])
         return vectors[0], readings[0]
 
-    def _embed_and_start_reading(self, audio: np.ndarray) -> tuple[np.ndarray, str, Future]:
-        """SEAL's embedding, with Whisper's decoder started on the same encoder states in a thread
-        (it runs while the embedding finishes and the search runs); SEAL's own CTC reading comes
-        along as the fallback question."""
-        states, mask = self.seal.speech_states([audio])
-        reader = self.question_reader
-        reading = in_thread(lambda: reader.transcribe_states(states, mask))
-        vectors, readings = self.seal.embed_and_read_states(states, mask)
-        return vectors[0], readings[0], reading
-
     def transcribe(self, audio: np.ndarray) -> str:
         if self.transcriber is None:
             raise RuntimeError("ASR mode needs a Whisper transcriber")
@@ -148,7 +128,6 @@ class Pipeline:
             raise ValueError(f"unknown mode {mode!r}; use one of {MODES}")
         trace = Trace(mode, models=self._models(), device=str(getattr(self.seal, "device", "cpu")))
         clock = _Clock(trace)
-        reading: Future | None = None  # Whisper's decoder reading the question, in a thread
         if mode == "text":
             if not text or not text.strip():
                 raise ValueError("the question is empty")
@@ -165,10 +144,7 @@ class Pipeline:
             clock.stage("vad", t)
             if mode == "seal":
                 t = time.perf_counter()
-                if self.question_reader is None:
-                    vector, question = self.embed_speech(wave)
-                else:
-                    vector, question, reading = self._embed_and_start_reading(wave)
+                vector, question = self.embed_speech(wave)
                 clock.stage("speech_embedding", t)
             else:
                 t = time.perf_counter()
@@ -177,20 +153,12 @@ class Pipeline:
                 t = time.perf_counter()
                 vector = self.embed_text(question or ".")
                 clock.stage("text_embedding", t)
-            if reading is None:
-                yield TurnEvent("heard", question)
+            yield TurnEvent("heard", question)
         t = time.perf_counter()
         passages = self.search(vector)
         clock.stage("search", t)
         yield TurnEvent("passages", passages)
-        if reading is not None:
-            t = time.perf_counter()
-            try:
-                question = reading.result()  # the decoder ran beside the embedding and the search
-            except Exception as exc:  # noqa: BLE001 - SEAL's own reading is the fallback, said in a notice
-                yield TurnEvent("notice", f"Whisper's decoder failed ({type(exc).__name__}); the LLM reads SEAL's reading")
-            clock.stage("question_text", t)
-            yield TurnEvent("heard", question)
+
         if generate:
             yield from self._generate(question, passages, history, trace, clock)
         trace.models = self._models()  # again: a server's model name is known once it has answered
@@ -209,9 +177,8 @@ class Pipeline:
         t = time.perf_counter()
         first = None
         answer_text: list[str] = []
-        reply = VoiceReply(question, passages)
         try:
-            for piece in reply.shape(self.llm.stream(messages, self.max_new_tokens)):
+            for piece in self.llm.stream(messages, self.max_new_tokens):
                 if first is None:
                     first = time.perf_counter()
                     clock.stage("first_token", t)
@@ -221,15 +188,12 @@ class Pipeline:
         except LLMError as exc:
             cut = "the answer above is cut short" if answer_text else "showing the retrieved passages only"
             yield TurnEvent("notice", f"{exc}; {cut}")
-        if reply.first_raw_at is not None:
-            trace.llm_first_token_ms = (reply.first_raw_at - clock.start) * 1000
-        trace.abstained = reply.abstained
         if first is not None:
             clock.stage("generation", first)
         else:
             clock.stage("first_token", t)
         if answer_text:
-            yield TurnEvent("citations", find_citations("".join(answer_text), passages, question))
+            yield TurnEvent("citations", find_citations("".join(answer_text), passages))
 
     def _models(self) -> dict[str, str]:
         config = getattr(self.seal, "config", None)

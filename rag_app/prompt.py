@@ -6,13 +6,9 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
 from knowledge_base.store import Passage
 
-# Written for a reply that is read aloud: short, whole sentences, a marker after each sentence
-# that uses a passage, and one fixed sentence for "not in the passages" that the reply shaper
-# (rag_app.reply) recognises, as it does the usual ways a small model says it does not know.
 SYSTEM = (
-    "You answer questions using only the numbered passages below. Answer in one to three short sentences "
-    "that can be read aloud. After a sentence that uses a passage, write its number, like [1]. "
-    "If the passages do not contain the answer, reply exactly: The documents don't say.\n\n"
+    "You answer questions using only the numbered passages below. Cite the passages you use as [1], [2]. "
+    "If the passages do not contain the answer, say you do not know. Answer in one or two sentences.\n\n"
     "Passages:\n{passages}"
 )
 

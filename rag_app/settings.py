@@ -17,7 +17,6 @@ from typing import Any, Mapping
 
 ENV_PREFIX = "SEAL_RAG_"
 WHISPER_SECONDS = 30.0  # = rag_app.audio.WHISPER_SECONDS; not imported, to keep this module free of audio deps
-QUESTION_TEXTS = ("whisper", "seal-reading")  # = rag_app.question_text.QUESTION_TEXTS, same reason (torch)
 
 # Offline hygiene: these libraries phone home unless told not to. Set (not read) once, early.
 OFFLINE_ENV = {
@@ -65,11 +64,6 @@ class Settings:
         default=30.0, metadata={"help": "longest recording accepted, seconds (at most 30: Whisper hears no more)"}
     )
     max_new_tokens: int = field(default=200, metadata={"help": "longest answer the LLM may write, tokens"})
-    question_text: str = field(
-        default="whisper",
-        metadata={"help": "what the LLM reads as the question in SEAL mode: 'whisper' (Whisper's decoder over "
-                          "the encoder states SEAL computed) or 'seal-reading' (SEAL's CTC reading: fastest)"},
-    )
     ui_host: str = field(default="127.0.0.1", metadata={"help": "web app address (beyond localhost needs credentials)"})
     ui_port: int = field(default=7860, metadata={"help": "web app port"})
     ui_concurrency: int = field(default=2, metadata={"help": "chat turns computed at once; the rest queue"})
@@ -157,8 +151,6 @@ def load_settings(
     settings = Settings(**{name: _coerce(name, value, hints[name]) for name, value in values.items()})
     if settings.device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"setting 'device' must be auto, cpu or cuda, not {settings.device!r}")
-    if settings.question_text not in QUESTION_TEXTS:
-        raise ValueError(f"setting 'question_text' must be one of {', '.join(QUESTION_TEXTS)}, not {settings.question_text!r}")
     if not 0 < settings.max_audio_seconds <= WHISPER_SECONDS:
         # Whisper's window: beyond it both speech paths would silently use the first 30 s only
         raise ValueError(f"setting 'max_audio_seconds' must be between 0 and {WHISPER_SECONDS:.0f} "

@@ -17,17 +17,6 @@ def make_llm(settings: Settings):
     return LocalLLM(resolve_model_dir(settings, "llm"), resolve_device(settings.device))
 
 
-def make_question_reader(settings: Settings, seal):
-    """Whisper's decoder over SEAL's encoder states when `question_text` is "whisper" (it shares
-    SEAL's encoder weights), else None: the pipeline then gives the LLM SEAL's CTC reading."""
-    if settings.question_text != "whisper":
-        return None
-    from rag_app.model_store import resolve_model_dir
-    from rag_app.question_text import StatesTranscriber
-
-    return StatesTranscriber(resolve_model_dir(settings, "whisper"), seal.speech_encoder.encoder, seal.device)
-
-
 def build_pipeline(settings: Settings, with_llm: bool = True, with_asr: bool = False):
     from rag_app.knowledge import open_knowledge_base
     from rag_app.model_store import load_seal_model, resolve_model_dir
@@ -44,7 +33,7 @@ def build_pipeline(settings: Settings, with_llm: bool = True, with_asr: bool = F
     pipeline = Pipeline(
         seal, open_knowledge_base(settings, seal), make_llm(settings) if with_llm else None, SileroVAD(),
         transcriber, top_k=settings.top_k, max_seconds=settings.max_audio_seconds,
-        max_new_tokens=settings.max_new_tokens, question_reader=make_question_reader(settings, seal),
+        max_new_tokens=settings.max_new_tokens,
     )
     pipeline.warm_up()
     return pipeline

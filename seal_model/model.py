@@ -505,21 +505,10 @@ class SealModel(nn.Module):
     @torch.inference_mode()
     def embed_and_read_speech(self, waveforms: list[np.ndarray]) -> tuple[np.ndarray, list[str]]:
         """Embeddings plus the CTC reading of each clip, from one forward pass per batch."""
-        return self.embed_and_read_states(*self.speech_states(waveforms))
-
-    @torch.inference_mode()
-    def speech_states(self, waveforms: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The trimmed Whisper encoder states (B, T, d) and their frame mask: the first half of
-        `embed_and_read_speech`, exposed so that Whisper's own decoder can read the same states
-        (the LLM's question text) without a second encoder pass."""
         if self.speech_encoder is None:
             raise RuntimeError("this model was built without a Whisper encoder (features-only training)")
         mel, lengths = self.speech_encoder.log_mel(waveforms)
-        return self.speech_encoder(mel, lengths)
-
-    @torch.inference_mode()
-    def embed_and_read_states(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[np.ndarray, list[str]]:
-        """The second half: encoder states -> embeddings plus the CTC reading."""
+        states, mask = self.speech_encoder(mel, lengths)
         output = self.speech_forward(states, mask)
         return output.embedding.float().cpu().numpy(), self.read(output)
 

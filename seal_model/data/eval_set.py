@@ -7,14 +7,13 @@
 
 Format (a folder): `passages.jsonl` ({"id", "text", "title"?}), `queries.jsonl` ({"id",
 "audio": path relative to the folder, "text"?, "gold": [passage ids], "voice"?,
-"condition"?, "answers"?: [acceptable short answers, for `seal-rag eval-answers`]}) and the
-audio files. Anyone can drop in another set in the same format.
+"condition"?}) and the audio files. Anyone can drop in another set in the same format.
 """
 from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -43,7 +42,6 @@ class EvalQuery:
     text: str = ""
     voice: str = ""
     condition: str = ""
-    answers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -91,11 +89,7 @@ def load_eval_set(folder: str | Path) -> EvalSet:
         audio = folder / row["audio"]
         if not audio.is_file():
             raise EvalSetError(f"{where}: audio file {row['audio']} not found")
-        answers = row.get("answers", [])
-        if not isinstance(answers, list) or not all(isinstance(a, str) and a.strip() for a in answers):
-            raise EvalSetError(f"{where}: 'answers' must be a list of non-empty strings")
-        queries.append(EvalQuery(row["id"], audio, gold, row.get("text", ""), row.get("voice", ""),
-                                 row.get("condition", ""), answers))
+        queries.append(EvalQuery(row["id"], audio, gold, row.get("text", ""), row.get("voice", ""), row.get("condition", "")))
     if not queries:
         raise EvalSetError(f"{folder / 'queries.jsonl'}: no queries")
     return EvalSet(folder, passages, queries)
