@@ -179,7 +179,7 @@ def test_seal_retrieval_floor_on_sample_questions(seal, sample_kb):
 
 def test_bench_turn_measures_both_modes_on_the_same_clips(settings, seal, sample_kb, vad):
     from rag_app.asr import WhisperTranscriber
-    from rag_app.bench import bench_turn
+    from evaluation.bench import bench_turn
 
     transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"))
     pipeline = Pipeline(seal, sample_kb, None, vad, transcriber, top_k=3)

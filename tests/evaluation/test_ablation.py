@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 
-from rag_app.ablation import VARIANTS, Budget, markdown, run_ablations, save
+from evaluation.ablation import VARIANTS, Budget, markdown, run_ablations, save
 from rag_app.model_store import resolve_model_dir
 from rag_app.settings import replace
 from seal_model.data.speech_cache import build_speech_cache

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import soundfile as sf
 
-from rag_app.perturb import CONDITIONS, add_noise, change_speed
-from rag_app.report import README_END, README_START, ReportPlan, retrieval_and_robustness, update_readme
+from evaluation.perturb import CONDITIONS, add_noise, change_speed
+from evaluation.report import README_END, README_START, ReportPlan, retrieval_and_robustness, update_readme
 from seal_model.data.voices import synthesize
 
 

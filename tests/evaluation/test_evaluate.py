@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from rag_app.evaluate import QueryResult, metrics, word_errors
+from evaluation.evaluate import QueryResult, metrics, word_errors
 from seal_model.data.eval_set import EvalSetError, load_eval_set
 from tests.cli_run import run_cli
 
@@ -61,7 +61,7 @@ def test_metrics_count_ranks():
 
 
 def test_paired_comparison_counts_discordant_queries():
-    from rag_app.compare import paired_comparison
+    from evaluation.compare import paired_comparison
 
     ids = [f"q{n}" for n in range(40)]
     a = {q: 1 for q in ids[:20]} | {q: 0 for q in ids[20:]}
@@ -98,7 +98,7 @@ def test_reading_mode_retrieves_with_the_ctc_reading_and_reports_word_error_rate
     import soundfile as sf
 
     from rag_app.asr import WhisperTranscriber
-    from rag_app.evaluate import evaluate
+    from evaluation.evaluate import evaluate
     from rag_app.model_store import load_seal_model, resolve_model_dir
     from seal_model.data.voices import synthesize
 

@@ -1,7 +1,7 @@
 """The benchmark functions run and report consistent figures (small sizes; not timed tests)."""
 import random
 
-from rag_app.bench import bench_ingest, bench_search
+from evaluation.bench import bench_ingest, bench_search
 from seal_model.data.bigbench import detokenize
 
 

@@ -13,7 +13,7 @@ def test_help_lists_only_working_subcommands():
     """Every listed command is a registered one whose own --help works, and nothing else shows."""
     import typer.main
 
-    from rag_app.cli import app
+    from cli.main import app
 
     registered = typer.main.get_command(app).commands
     result = run_cli("--help")

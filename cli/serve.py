@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from cli.common import settings_of, user_errors
+
 
 def serve_command(
     ctx: typer.Context,
@@ -23,19 +25,16 @@ def serve_command(
     from rag_app.settings import replace
     from ui.app import credentials, serve
 
-    settings = ctx.find_root().obj
+    settings = settings_of(ctx)
     given = dict(ui_host=host, ui_port=port, ui_concurrency=concurrency, ui_max_upload_mb=max_upload_mb,
                  ui_protect_chat=protect_chat)
     settings = replace(settings, **{k: v for k, v in given.items() if v is not None})
-    try:
+    with user_errors(ValueError, ModelNotAvailable, KnowledgeBaseError):
         credentials(settings)
         pipeline = build_pipeline(settings, with_llm=True, with_asr=True)
         if sample is not None and pipeline.kb.collection.count() == 0:
             typer.echo(f"empty knowledge base: ingesting {sample}")
             report = pipeline.kb.ingest([sample], glob="*.jsonl")
             typer.echo(f"  {report.chunks_added} chunks")
-    except (ValueError, ModelNotAvailable, KnowledgeBaseError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
     typer.echo(f"seal-rag on http://{settings.ui_host}:{settings.ui_port}/  (knowledge base: /kb/)")
     serve(pipeline, settings)

@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from cli.common import settings_of, user_errors
+
 
 def _record(seconds: float) -> "np.ndarray":  # noqa: F821
     import numpy as np
@@ -45,8 +47,8 @@ def ask_command(
     source = _record(seconds) if mic else audio
     if audio is not None and not audio.is_file():
         raise typer.BadParameter(f"{audio} does not exist")
-    try:
-        pipeline = build_pipeline(ctx.find_root().obj, with_llm=not no_llm, with_asr=mode == "asr")
+    with user_errors(AudioError, NoSpeechError, KnowledgeBaseError, ModelNotAvailable, ValueError):
+        pipeline = build_pipeline(settings_of(ctx), with_llm=not no_llm, with_asr=mode == "asr")
         passages = []
         for event in pipeline.answer(audio=source, text=text, mode=mode):
             if event.kind == "heard":
@@ -65,6 +67,3 @@ def ask_command(
                     name = p.metadata.get("source_name") or p.metadata.get("source", "")
                     typer.echo(f"  [{n}] {p.score:.3f} {name}: {p.text[:100].replace(chr(10), ' ')}")
                 typer.echo("\nlatency:\n" + event.data.table())
-    except (AudioError, NoSpeechError, KnowledgeBaseError, ModelNotAvailable, ValueError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)

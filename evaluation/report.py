@@ -18,11 +18,11 @@ from typing import Callable
 
 import numpy as np
 
-from rag_app.ablation import markdown as ablation_markdown
-from rag_app.bench import STAGE_ORDER, bench_search, bench_turn, sample_kb_pipeline, sample_question_clips
-from rag_app.evaluate import evaluate, passage_index
-from rag_app.latency import percentiles
-from rag_app.perturb import CONDITIONS
+from evaluation.ablation import markdown as ablation_markdown
+from evaluation.bench import STAGE_ORDER, bench_search, bench_turn, sample_kb_pipeline, sample_question_clips
+from evaluation.evaluate import evaluate, passage_index
+from evaluation.latency import percentiles
+from evaluation.perturb import CONDITIONS
 from seal_model.device import describe_device
 
 Log = Callable[[str], None]

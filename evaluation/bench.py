@@ -13,7 +13,7 @@ import numpy as np
 from knowledge_base.chunking import split_documents
 from knowledge_base.loaders import load_paths
 from knowledge_base.store import KnowledgeBase, open_client
-from rag_app.latency import percentiles
+from evaluation.latency import percentiles
 
 
 def _write_corpus(passages: list[str], folder: Path, per_file: int = 500) -> list[Path]:

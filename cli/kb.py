@@ -6,13 +6,9 @@ from typing import List, Optional
 
 import typer
 
-from rag_app.settings import Settings
+from cli.common import settings_of, user_errors
 
 kb_app = typer.Typer(help="Inspect and maintain the knowledge base.", no_args_is_help=True)
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    return ctx.find_root().obj
 
 
 def _open(ctx: typer.Context, collection: Optional[str] = None, check_embedder: bool = True):
@@ -20,11 +16,8 @@ def _open(ctx: typer.Context, collection: Optional[str] = None, check_embedder: 
     from rag_app.knowledge import open_knowledge_base
     from rag_app.model_store import ModelNotAvailable
 
-    try:
-        return open_knowledge_base(_settings(ctx), collection=collection, check_embedder=check_embedder)
-    except (KnowledgeBaseError, ModelNotAvailable) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+    with user_errors(KnowledgeBaseError, ModelNotAvailable):
+        return open_knowledge_base(settings_of(ctx), collection=collection, check_embedder=check_embedder)
 
 
 def _progress_bar(label: str):

@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from rag_app.latency import percentiles
+from evaluation.latency import percentiles
 from seal_model.device import describe_device
 from seal_model.model import SealModel
 from seal_model.train import TrainConfig, TrainingData, dev_retrieval, train

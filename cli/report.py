@@ -6,6 +6,8 @@ from typing import List, Optional
 
 import typer
 
+from cli.common import fail, settings_of, user_errors
+
 
 def report_command(
     ctx: typer.Context,
@@ -21,23 +23,20 @@ def report_command(
     import torch
 
     from rag_app.model_store import ModelNotAvailable
-    from rag_app.report import ReportPlan, markdown, run_report
+    from evaluation.report import ReportPlan, markdown, run_report
     from seal_model.data.eval_set import EvalSetError
 
     if threads:
         torch.set_num_threads(threads)
-    settings = ctx.find_root().obj
+    settings = settings_of(ctx)
     # a bare name means a set built by `seal-rag data eval-set --name NAME`
     set_dirs = [d if d.is_dir() else settings.data_dir / "eval" / str(d) for d in set_dirs]
     plan = ReportPlan.quick() if quick else ReportPlan()
     for name, value in (("retrieval_queries", queries), ("robustness_queries", robustness_queries), ("turn_questions", turns)):
         if value:
             setattr(plan, name, value)
-    try:
+    with user_errors(EvalSetError, ModelNotAvailable, ValueError):
         result = run_report(settings, set_dirs, out_dir.resolve(), plan, log=typer.echo)
-    except (EvalSetError, ModelNotAvailable, ValueError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
     typer.echo("\n" + markdown(result))
 
 
@@ -57,20 +56,18 @@ def ablate_command(
     """Stride 1/2/4/8, stage 1 on/off, pooling: one short training run each, then dev accuracy and latency."""
     import json
 
-    from rag_app import ablation
-    from rag_app.bench import sample_question_clips
+    from evaluation import ablation
+    from evaluation.bench import sample_question_clips
     from rag_app.model_store import resolve_model_dir
-    from rag_app.report import write_outputs
+    from evaluation.report import write_outputs
     from seal_model.data.speech_cache import cached_shards, speech_cache_dir
     from seal_model.train import TrainConfig
 
-    settings = ctx.find_root().obj
+    settings = settings_of(ctx)
     whisper_dir = resolve_model_dir(settings, "whisper")
     cache_dir = speech_cache_dir(settings.data_dir, whisper_dir.name)
     if not cached_shards(cache_dir):
-        typer.secho(f"error: no cached features in {cache_dir}: run `seal-rag data corpus` and `seal-rag data speech`",
-                    fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+        fail(f"no cached features in {cache_dir}: run `seal-rag data corpus` and `seal-rag data speech`", 2)
     names = [n.strip() for n in variants.split(",") if n.strip()]
     unknown = sorted(set(names) - {v.name for v in ablation.VARIANTS})
     if unknown:

@@ -5,13 +5,9 @@ from pathlib import Path
 
 import typer
 
-from rag_app.settings import Settings
+from cli.common import settings_of
 
 data_app = typer.Typer(help="Training data: corpus from bigbench, synthesized speech features.", no_args_is_help=True)
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    return ctx.find_root().obj
 
 
 @data_app.command("corpus")
@@ -19,7 +15,7 @@ def corpus(ctx: typer.Context) -> None:
     """Download the bigbench sdist (not installed) and extract passages and questions."""
     from seal_model.data.bigbench import build_corpus
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     passages, questions = build_corpus(settings.data_dir / "raw", settings.data_dir / "corpus")
     typer.echo(f"{passages} passages, {questions} questions in {settings.data_dir / 'corpus'}")
 
@@ -42,7 +38,7 @@ def speech(
     from seal_model.device import resolve_device
     from seal_model.speech_encoder import WhisperSpeechEncoder
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     try:
         only = parse_shard_spec(shards) if shards else None
     except ValueError as exc:
@@ -74,7 +70,7 @@ def eval_set(
     """Build an evaluation set from the test split, spoken by voices never trained on."""
     from seal_model.data.eval_set import WRITTEN_SETS, build_eval_set, build_written_set
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     if written:
         questions_file = Path(written) if Path(written).suffix == ".jsonl" else WRITTEN_SETS / f"{written}.jsonl"
         if not questions_file.is_file():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rag_app.asr import WhisperTranscriber
-from rag_app.latency import format_latency, measure_latency, percentiles
+from evaluation.latency import format_latency, measure_latency, percentiles
 from rag_app.model_store import load_seal_model, resolve_model_dir
 from seal_model.data.voices import synthesize
 

@@ -7,28 +7,7 @@ from typing import Optional
 
 import typer
 
-from rag_app.settings import Settings
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    return ctx.find_root().obj
-
-
-def load_set_and_model(settings: Settings, set_dir: Path, threads: int):
-    """(eval set, SEAL model) for the commands that measure on a set; a bad set or a missing or
-    mismatched model is a one-line error and exit status 2, not a traceback."""
-    import torch
-
-    from rag_app.model_store import ModelNotAvailable, load_seal_model
-    from seal_model.data.eval_set import EvalSetError, load_eval_set
-
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        return load_eval_set(set_dir), load_seal_model(settings)
-    except (EvalSetError, ModelNotAvailable, ValueError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+from cli.common import load_set_and_model, settings_of
 
 
 def train_command(
@@ -67,7 +46,7 @@ def train_command(
     from seal_model.data.speech_cache import cached_shards, speech_cache_dir
     from seal_model.train import TrainConfig, train
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     whisper_dir = resolve_model_dir(settings, "whisper")
     cache_dir = speech_cache_dir(settings.data_dir, whisper_dir.name, recipe)
     if not cached_shards(cache_dir):
@@ -99,11 +78,11 @@ def eval_command(
     """Top-1/3/10 and MRR@10 per mode, voice and condition; speech->embedding latency p50/p95."""
     import dataclasses
 
-    from rag_app.evaluate import MODES, evaluate, format_report
+    from evaluation.evaluate import MODES, evaluate, format_report
     from rag_app.model_store import resolve_model_dir
     from seal_model.device import resolve_device
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
     unknown = set(chosen) - set(MODES)
     if unknown:
@@ -134,7 +113,7 @@ def compare_command(
 ) -> None:
     """Query-by-query comparison of two evaluations: Top-1 and MRR@10 differences with paired
     bootstrap intervals and McNemar's exact test."""
-    from rag_app.compare import format_comparison, paired_comparison
+    from evaluation.compare import format_comparison, paired_comparison
 
     ranks = []
     for path in (report_a, report_b):
@@ -169,7 +148,7 @@ def ship_command(
 
     from seal_model.data.speech_cache import run_shard_paths, speech_cache_dir
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     report = json.loads(eval_json.read_text()) if eval_json else None
     config = json.loads((run_dir / "train_config.json").read_text())
     cache_dir = speech_cache_dir(settings.data_dir, resolve_model_dir(settings, "whisper").name, config.get("recipe", "plain"))

@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from cli.common import load_set_and_model, settings_of
+
 bench_app = typer.Typer(help="Benchmarks (print figures measured side by side in one run).", no_args_is_help=True)
 
 
@@ -27,11 +29,11 @@ def bench_ingest_command(
     """Whole ingest path chunks/s vs the bare SEAL text tower on the same texts, and the ratio."""
     import torch
 
-    from rag_app.bench import bench_ingest
+    from evaluation.bench import bench_ingest
     from rag_app.model_store import load_seal_model
     from seal_model.data.bigbench import build_corpus, read_jsonl
 
-    settings = ctx.find_root().obj
+    settings = settings_of(ctx)
     if threads:
         torch.set_num_threads(threads)
     build_corpus(settings.data_dir / "raw", settings.data_dir / "corpus")
@@ -52,7 +54,7 @@ def bench_search_command(
     json_out: Optional[Path] = typer.Option(None, "--json"),
 ) -> None:
     """Vector-search latency p50/p95 at several store sizes (embedded Chroma, k=5)."""
-    from rag_app.bench import bench_search
+    from evaluation.bench import bench_search
 
     rows = bench_search(dim, tuple(int(s) for s in sizes.split(",")), queries, log=typer.echo)
     _write(json_out, {"dim": dim, "rows": rows})
@@ -69,11 +71,11 @@ def bench_turn_command(
 ) -> None:
     """Whole spoken turns on the sample KB, SEAL and ASR in one run: per-stage p50/p95 and the
     speech->passages latency ratio SEAL / ASR."""
-    from rag_app.bench import STAGE_ORDER, bench_turn, sample_kb_pipeline, sample_question_clips
+    from evaluation.bench import STAGE_ORDER, bench_turn, sample_kb_pipeline, sample_question_clips
 
     typer.echo(f"synthesizing {questions} questions with {voice}")
     clips = sample_question_clips(questions, voice)
-    with sample_kb_pipeline(ctx.find_root().obj, "bench-turn", max_new_tokens, with_llm=not no_llm) as (pipeline, _rss):
+    with sample_kb_pipeline(settings_of(ctx), "bench-turn", max_new_tokens, with_llm=not no_llm) as (pipeline, _rss):
         result = bench_turn(pipeline, clips, log=typer.echo, generate=not no_llm)
     result.update(voice=voice, device=str(pipeline.seal.device), llm=not no_llm)
     names = [s for s in STAGE_ORDER if any(s in by_stage for by_stage in result["stages"].values())]
@@ -106,12 +108,11 @@ def bench_latency_command(
 
     from rag_app.asr import WhisperTranscriber
     from rag_app.audio import decode_audio
-    from rag_app.latency import format_latency, measure_latency
-    from rag_app.commands_model import load_set_and_model
+    from evaluation.latency import format_latency, measure_latency
     from rag_app.model_store import resolve_model_dir
     from seal_model.device import resolve_device
 
-    settings = ctx.find_root().obj
+    settings = settings_of(ctx)
     eval_set, seal = load_set_and_model(settings, set_dir, threads)
     transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"), resolve_device(settings.device))
     waveforms = [decode_audio(q.audio) for q in eval_set.queries[:queries]]

@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from rag_app.audio import decode_audio
-from rag_app.latency import percentiles
+from evaluation.latency import percentiles
 from seal_model.data.eval_set import EvalSet
 from seal_model.data.speech_cache import save_npz_atomically
 
