@@ -36,6 +36,7 @@ def ask_command(
     from knowledge_base.store import KnowledgeBaseError
     from rag_app.audio import AudioError
     from rag_app.model_store import ModelNotAvailable
+    from rag_app.trace import EventKind
     from rag_app.vad import NoSpeechError
     from rag_app.wiring import build_pipeline
 
@@ -51,17 +52,17 @@ def ask_command(
         pipeline = build_pipeline(settings_of(ctx), with_llm=not no_llm, with_asr=mode == "asr")
         passages = []
         for event in pipeline.answer(audio=source, text=text, mode=mode):
-            if event.kind == "heard":
+            if event.kind == EventKind.HEARD:
                 typer.secho(f"heard ({mode}): {event.data}", fg=typer.colors.CYAN)
-            elif event.kind == "passages":
+            elif event.kind == EventKind.PASSAGES:
                 passages = event.data
-            elif event.kind == "token":
+            elif event.kind == EventKind.TOKEN:
                 typer.echo(event.data, nl=False)
-            elif event.kind == "citations":
+            elif event.kind == EventKind.CITATIONS:
                 typer.secho(f"\n({event.data.label()})", fg=typer.colors.CYAN)
-            elif event.kind == "notice":
+            elif event.kind == EventKind.NOTICE:
                 typer.secho(f"\nnotice: {event.data}", fg=typer.colors.YELLOW, err=True)
-            elif event.kind == "trace":
+            elif event.kind == EventKind.TRACE:
                 typer.echo("\n\nsources:")
                 for n, p in enumerate(passages, 1):
                     name = p.metadata.get("source_name") or p.metadata.get("source", "")

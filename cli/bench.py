@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from cli.common import load_set_and_model, settings_of
+from rag_app.trace import STAGE_ORDER
 
 bench_app = typer.Typer(help="Benchmarks (print figures measured side by side in one run).", no_args_is_help=True)
 
@@ -71,7 +72,7 @@ def bench_turn_command(
 ) -> None:
     """Whole spoken turns on the sample KB, SEAL and ASR in one run: per-stage p50/p95 and the
     speech->passages latency ratio SEAL / ASR."""
-    from evaluation.bench import STAGE_ORDER, bench_turn, sample_kb_pipeline, sample_question_clips
+    from evaluation.bench import bench_turn, sample_kb_pipeline, sample_question_clips
 
     typer.echo(f"synthesizing {questions} questions with {voice}")
     clips = sample_question_clips(questions, voice)
@@ -106,15 +107,13 @@ def bench_latency_command(
     real length vs 30 s padding, clip by clip on this machine's device (CUDA when present)."""
     import numpy as np
 
-    from rag_app.asr import WhisperTranscriber
     from rag_app.audio import decode_audio
     from evaluation.latency import format_latency, measure_latency
-    from rag_app.model_store import resolve_model_dir
-    from seal_model.device import resolve_device
+    from rag_app.wiring import make_transcriber
 
     settings = settings_of(ctx)
     eval_set, seal = load_set_and_model(settings, set_dir, threads)
-    transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"), resolve_device(settings.device))
+    transcriber = make_transcriber(settings)
     waveforms = [decode_audio(q.audio) for q in eval_set.queries[:queries]]
     ref = None
     if reference:

@@ -80,7 +80,6 @@ def eval_command(
 
     from evaluation.evaluate import MODES, evaluate, format_report
     from rag_app.model_store import resolve_model_dir
-    from seal_model.device import resolve_device
 
     settings = settings_of(ctx)
     chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
@@ -90,9 +89,9 @@ def eval_command(
     eval_set, seal = load_set_and_model(settings, set_dir, threads)
     transcriber = None
     if "asr" in chosen:
-        from rag_app.asr import WhisperTranscriber
+        from rag_app.wiring import make_transcriber
 
-        transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"), resolve_device(settings.device))
+        transcriber = make_transcriber(settings)
     cache_file = set_dir / f"transcripts-{resolve_model_dir(settings, 'whisper').name}.json"
     transcripts = json.loads(cache_file.read_text()) if reuse_transcripts and cache_file.is_file() else {}
     report = evaluate(eval_set, seal, transcriber, chosen, limit, log=typer.echo,

@@ -14,6 +14,7 @@ from knowledge_base.chunking import split_documents
 from knowledge_base.loaders import load_paths
 from knowledge_base.store import KnowledgeBase, open_client
 from evaluation.latency import percentiles
+from rag_app.trace import SPEECH_TO_PASSAGES, TOTAL, TURN_TO_FIRST_TOKEN, EventKind
 
 
 def _write_corpus(passages: list[str], folder: Path, per_file: int = 500) -> list[Path]:
@@ -92,9 +93,6 @@ def bench_search(dim: int, sizes: tuple[int, ...] = (1_000, 10_000, 100_000), qu
     return rows
 
 
-# A turn's stages in pipeline order; the last two are summaries, not stages.
-STAGE_ORDER = ["decode", "vad", "speech_embedding", "transcription", "text_embedding", "search", "prompt",
-               "first_token", "generation", "turn_to_first_token", "total"]
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "knowledge_base"
 
 
@@ -123,12 +121,6 @@ def sample_kb_pipeline(settings, collection: str, max_new_tokens: int, with_llm:
         yield pipeline, peak_rss_mb
 
 
-SPEECH_TO_PASSAGES = {  # the stages between a recording and its passages, per mode
-    "seal": ("decode", "vad", "speech_embedding", "search"),
-    "asr": ("decode", "vad", "transcription", "text_embedding", "search"),
-}
-
-
 def bench_turn(pipeline, clips: list[np.ndarray], log: Callable[[str], None] = print, generate: bool = True) -> dict:
     """Whole spoken turns, SEAL and ASR on the same clips in the same run (alternating which mode
     goes first, so neither gets the warm caches): per-stage p50/p95 and the speech->passages ratio."""
@@ -139,13 +131,13 @@ def bench_turn(pipeline, clips: list[np.ndarray], log: Callable[[str], None] = p
         for mode in order:
             trace = None
             for event in pipeline.answer(audio=clip, mode=mode, generate=generate):
-                if event.kind == "trace":
+                if event.kind == EventKind.TRACE:
                     trace = event.data
             for stage, ms in trace.stages_ms.items():
                 stages[mode].setdefault(stage, []).append(ms)
-            stages[mode].setdefault("total", []).append(trace.total_ms)
+            stages[mode].setdefault(TOTAL, []).append(trace.total_ms)
             if trace.first_token_ms is not None:  # from the start of the turn: what a user waits for
-                stages[mode].setdefault("turn_to_first_token", []).append(trace.first_token_ms)
+                stages[mode].setdefault(TURN_TO_FIRST_TOKEN, []).append(trace.first_token_ms)
             speech_to_passages[mode].append(sum(trace.stages_ms.get(s, 0.0) for s in SPEECH_TO_PASSAGES[mode]))
         if (n + 1) % 10 == 0:
             log(f"{n + 1}/{len(clips)} questions")

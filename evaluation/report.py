@@ -19,10 +19,11 @@ from typing import Callable
 import numpy as np
 
 from evaluation.ablation import markdown as ablation_markdown
-from evaluation.bench import STAGE_ORDER, bench_search, bench_turn, sample_kb_pipeline, sample_question_clips
+from evaluation.bench import bench_search, bench_turn, sample_kb_pipeline, sample_question_clips
 from evaluation.evaluate import evaluate, passage_index
 from evaluation.latency import percentiles
 from evaluation.perturb import CONDITIONS
+from rag_app.trace import STAGE_ORDER, Stage
 from seal_model.device import describe_device
 
 Log = Callable[[str], None]
@@ -111,9 +112,8 @@ def latency(settings, plan: ReportPlan, log: Log) -> dict:
 
 
 def run_report(settings, set_dirs: list[Path], out_dir: Path, plan: ReportPlan, log: Log = print) -> dict:
-    from rag_app.asr import WhisperTranscriber
-    from rag_app.model_store import load_seal_model, resolve_model_dir, resolve_seal_checkpoint
-    from seal_model.device import resolve_device
+    from rag_app.model_store import load_seal_model, resolve_seal_checkpoint
+    from rag_app.wiring import make_transcriber
 
     started = time.perf_counter()
     result: dict = {"device": describe_device(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -122,7 +122,7 @@ def run_report(settings, set_dirs: list[Path], out_dir: Path, plan: ReportPlan, 
                     "plan": asdict(plan)}
     result["latency"] = latency(settings, plan, log)
     seal = load_seal_model(settings)
-    transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"), resolve_device(settings.device))
+    transcriber = make_transcriber(settings)
     result["sets"] = [retrieval_and_robustness(d, seal, transcriber, plan, log, robustness=n == 0)
                       for n, d in enumerate(set_dirs)]
     log("vector search at scale")
@@ -238,7 +238,7 @@ def plots(result: dict, out_dir: Path) -> list[str]:
     shown = set()
     for y, mode in enumerate(("seal", "asr")):
         left = 0.0
-        for stage in STAGE_ORDER[:-2]:
+        for stage in Stage:
             row = turns["stages"][mode].get(stage)
             if row is None:
                 continue

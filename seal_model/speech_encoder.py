@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-SAMPLE_RATE = 16000
+from seal_model.audio import SAMPLE_RATE, WHISPER_SECONDS
+
 HOP = 160  # mel hop length: 100 frames per second
 
 
@@ -31,7 +32,7 @@ def key_padding_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 class WhisperSpeechEncoder(nn.Module):
     """Log-mel front end + Whisper encoder on trimmed, batch-invariant input."""
 
-    def __init__(self, model_dir: str | Path, max_seconds: float = 30.0):
+    def __init__(self, model_dir: str | Path, max_seconds: float = WHISPER_SECONDS):
         super().__init__()
         from transformers import WhisperFeatureExtractor, WhisperModel
 
