@@ -13,12 +13,14 @@ def _record(seconds: float) -> "np.ndarray":  # noqa: F821
     import numpy as np
     import sounddevice as sd
 
+    from seal_model.audio import SAMPLE_RATE
+
     try:
-        sd.check_input_settings(samplerate=16000, channels=1)
+        sd.check_input_settings(samplerate=SAMPLE_RATE, channels=1)
     except Exception as exc:
         raise typer.BadParameter(f"no usable microphone ({exc}); pass an audio file instead") from exc
     typer.echo(f"recording {seconds:.0f} s ... speak now")
-    audio = sd.rec(int(seconds * 16000), samplerate=16000, channels=1, dtype="float32")
+    audio = sd.rec(int(seconds * SAMPLE_RATE), samplerate=SAMPLE_RATE, channels=1, dtype="float32")
     sd.wait()
     return np.asarray(audio)[:, 0]
 

@@ -32,7 +32,8 @@ def bench_ingest_command(
 
     from evaluation.bench import bench_ingest
     from rag_app.model_store import load_seal_model
-    from seal_model.data.bigbench import build_corpus, read_jsonl
+    from seal_model.data.bigbench import build_corpus
+    from seal_model.jsonl import read_jsonl
 
     settings = settings_of(ctx)
     if threads:

@@ -87,7 +87,7 @@ def bench_search(dim: int, sizes: tuple[int, ...] = (1_000, 10_000, 100_000), qu
                 start = time.perf_counter()
                 collection.query(query_embeddings=probe[None], n_results=5, include=["documents", "distances"])
                 times.append((time.perf_counter() - start) * 1000)
-            row = {"vectors": size, "p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95))}
+            row = {"vectors": size, **percentiles(times)}
             log(f"{size:>7} vectors: p50 {row['p50_ms']:.2f} ms, p95 {row['p95_ms']:.2f} ms")
             rows.append(row)
     return rows
@@ -98,7 +98,7 @@ SAMPLE_DIR = Path(__file__).resolve().parents[1] / "knowledge_base"
 
 def sample_question_clips(count: int, voice: str) -> list[np.ndarray]:
     """The first `count` sample-KB questions, spoken by `voice`."""
-    from seal_model.data.voices import synthesize
+    from seal_model.voices import synthesize
 
     rows = [json.loads(line) for line in open(SAMPLE_DIR / "sample_questions.jsonl")][:count]
     return [synthesize(voice, row["question"]) for row in rows]

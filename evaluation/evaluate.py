@@ -28,11 +28,12 @@ import numpy as np
 
 from rag_app.audio import decode_audio
 from evaluation.latency import percentiles
+from rag_app.pipeline import MODES as TURN_MODES
 from seal_model.data.eval_set import EvalSet
 from seal_model.data.speech_cache import save_npz_atomically
 
-MODES = ("seal", "asr", "text", "reading")
-DEFAULT_MODES = ("seal", "asr", "text")
+DEFAULT_MODES = TURN_MODES  # what a turn can do; "reading" is a diagnostic an evaluation adds
+MODES = (*TURN_MODES, "reading")
 
 
 @dataclass

@@ -18,12 +18,13 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
+from seal_model.audio import SAMPLE_RATE
 from seal_model.device import describe_device
 
-def percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"p50_ms": float("nan"), "p95_ms": float("nan")}
-    return {"p50_ms": float(np.percentile(values, 50)), "p95_ms": float(np.percentile(values, 95))}
+
+def percentiles(values: list[float], unit: str = "ms") -> dict[str, float]:
+    """{"p50_<unit>", "p95_<unit>"}: the median and the tail every latency table reports."""
+    return {f"p{q}_{unit}": float(np.percentile(values, q)) if values else float("nan") for q in (50, 95)}
 
 
 def _sync(device: torch.device) -> None:
@@ -113,9 +114,9 @@ def measure_latency(
         if (n + 1) % 25 == 0:
             log(f"{n + 1}/{len(waveforms)} clips")
 
-    seconds = [len(w) / 16000 for w in waveforms]
+    seconds = [len(w) / SAMPLE_RATE for w in waveforms]
     report = LatencyReport(describe_device(), len(waveforms),
-                           {"p50_s": float(np.percentile(seconds, 50)), "p95_s": float(np.percentile(seconds, 95))})
+                           percentiles(seconds, "s"))
     report.stages = {stage: percentiles(values) for stage, values in timings.items()}
     report.checks["batch_invariance_min_cosine"] = batch_invariance(seal, waveforms)
     if reference is not None:

@@ -6,7 +6,7 @@ import zlib
 
 import numpy as np
 
-from seal_model.audio import resample
+from seal_model.audio import SAMPLE_RATE, resample
 
 
 def _rng(key: str, seed: int) -> np.random.Generator:
@@ -22,7 +22,7 @@ def add_noise(audio: np.ndarray, snr_db: float, key: str = "", seed: int = 0) ->
 
 def change_speed(audio: np.ndarray, factor: float) -> np.ndarray:
     """`factor` 1.1 plays 10% faster (and higher)."""
-    return resample(audio, round(16000 * factor), 16000).astype(np.float32)
+    return resample(audio, round(SAMPLE_RATE * factor), SAMPLE_RATE).astype(np.float32)
 
 
 CONDITIONS = {

@@ -24,6 +24,7 @@ from evaluation.evaluate import evaluate, passage_index
 from evaluation.latency import percentiles
 from evaluation.perturb import CONDITIONS
 from rag_app.trace import STAGE_ORDER, Stage
+from seal_model.audio import SAMPLE_RATE, WHISPER_SECONDS
 from seal_model.device import describe_device
 
 Log = Callable[[str], None]
@@ -89,7 +90,7 @@ def deployed_asr_and_padding(seal, clips: list[np.ndarray], log: Log) -> dict:
             out["faster_whisper"] = {"compute_type": "int8", **percentiles(times)}
     trimmed, padded = [], []
     for clip in clips:
-        full = np.pad(clip, (0, max(0, 30 * 16000 - len(clip))))
+        full = np.pad(clip, (0, max(0, int(WHISPER_SECONDS * SAMPLE_RATE) - len(clip))))
         for target, audio in ((trimmed, clip), (padded, full)):
             start = time.perf_counter()
             seal.embed_speech([audio])

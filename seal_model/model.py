@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from seal_model.batching import length_sorted_batches
 from seal_model.device import use_exact_float32
 from seal_model.speech_encoder import WhisperSpeechEncoder, key_padding_bias
 from seal_model.text_encoder import TextEncoder, masked_mean
@@ -472,10 +473,8 @@ class SealModel(nn.Module):
         """16 kHz mono float arrays -> (n, d) float32, L2-normalised; batches grouped by length."""
         if self.speech_encoder is None:
             raise RuntimeError("this model was built without a Whisper encoder (features-only training)")
-        order = np.argsort([len(w) for w in waveforms])
         out = np.zeros((len(waveforms), self.config.text_dim), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in length_sorted_batches(waveforms, batch_size):
             mel, lengths = self.speech_encoder.log_mel([waveforms[i] for i in idx])
             states, mask = self.speech_encoder(mel, lengths)
             out[idx] = self.speech_forward(states, mask).embedding.float().cpu().numpy()
@@ -514,9 +513,7 @@ class SealModel(nn.Module):
 
     @torch.inference_mode()
     def embed_text(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        order = np.argsort([-len(t) for t in texts])
         out = np.zeros((len(texts), self.config.text_dim), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in length_sorted_batches(texts, batch_size, longest_first=True):
             out[idx] = self.text_forward([texts[i] for i in idx]).float().cpu().numpy()
         return out

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from seal_model.audio import SAMPLE_RATE, WHISPER_SECONDS
+from seal_model.batching import length_sorted_batches
 
 HOP = 160  # mel hop length: 100 frames per second
 
@@ -92,10 +93,8 @@ class WhisperSpeechEncoder(nn.Module):
     @torch.inference_mode()
     def encode(self, waveforms: list[np.ndarray], batch_size: int = 16) -> list[np.ndarray]:
         """Per-clip float32 arrays (frames, d) of real length; batches grouped by length."""
-        order = np.argsort([len(w) for w in waveforms])
         out: list[np.ndarray] = [np.zeros(0)] * len(waveforms)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in length_sorted_batches(waveforms, batch_size):
             mel, lengths = self.log_mel([waveforms[i] for i in idx])
             hidden, mask = self(mel, lengths)
             for row, i in enumerate(idx):

@@ -40,9 +40,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from seal_model.data.bigbench import read_jsonl
+from seal_model.batching import length_sorted_batches
 from seal_model.data.speech_cache import CachedClip, run_shard_paths, save_npz_atomically
 from seal_model.device import resolve_device
+from seal_model.jsonl import read_jsonl
 from seal_model.model import SealModel
 
 
@@ -140,8 +141,8 @@ def length_batches(clips: list[CachedClip], indices: list[int], batch_size: int,
     batches = []
     pool = 50 * batch_size
     for start in range(0, len(indices), pool):
-        chunk = sorted(indices[start : start + pool], key=lambda i: len(clips[i].features))
-        batches += [chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size)]
+        chunk = indices[start : start + pool]
+        batches += [[chunk[k] for k in idx] for idx in length_sorted_batches(chunk, batch_size, key=lambda i: len(clips[i].features))]
     rng.shuffle(batches)
     return [b for b in batches if len(b) > 1]
 

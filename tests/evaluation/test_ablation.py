@@ -8,7 +8,7 @@ from evaluation.ablation import VARIANTS, Budget, markdown, run_ablations, save
 from rag_app.model_store import resolve_model_dir
 from rag_app.settings import replace
 from seal_model.data.speech_cache import build_speech_cache
-from seal_model.data.voices import synthesize
+from seal_model.voices import synthesize
 from seal_model.speech_encoder import WhisperSpeechEncoder
 from seal_model.train import TrainConfig
 from tests.conftest import write_tiny_corpus

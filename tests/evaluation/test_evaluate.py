@@ -100,7 +100,7 @@ def test_reading_mode_retrieves_with_the_ctc_reading_and_reports_word_error_rate
     from rag_app.asr import WhisperTranscriber
     from evaluation.evaluate import evaluate
     from rag_app.model_store import load_seal_model, resolve_model_dir
-    from seal_model.data.voices import synthesize
+    from seal_model.voices import synthesize
 
     passages = {"p1": "The ferry leaves the harbour at noon every day.", "p2": "Mount Everest is the highest mountain."}
     questions = {"p1": "when does the ferry leave the harbour", "p2": "what is the highest mountain"}

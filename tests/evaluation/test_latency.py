@@ -9,7 +9,7 @@ import pytest
 from rag_app.asr import WhisperTranscriber
 from evaluation.latency import format_latency, measure_latency, percentiles
 from rag_app.model_store import load_seal_model, resolve_model_dir
-from seal_model.data.voices import synthesize
+from seal_model.voices import synthesize
 
 
 @pytest.fixture(scope="module")

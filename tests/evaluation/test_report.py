@@ -9,7 +9,7 @@ import soundfile as sf
 
 from evaluation.perturb import CONDITIONS, add_noise, change_speed
 from evaluation.report import README_END, README_START, ReportPlan, retrieval_and_robustness, update_readme
-from seal_model.data.voices import synthesize
+from seal_model.voices import synthesize
 
 
 def test_noise_hits_the_requested_snr_and_is_seeded():

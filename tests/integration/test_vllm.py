@@ -19,7 +19,7 @@ from rag_app.llm import OpenAICompatibleLLM
 from rag_app.model_store import load_seal_model, resolve_model_dir
 from rag_app.pipeline import Pipeline
 from rag_app.vad import SileroVAD
-from seal_model.data.voices import synthesize
+from seal_model.voices import synthesize
 from tests.conftest import _free_port, wait_for_server
 
 ROOT = Path(__file__).resolve().parents[2]

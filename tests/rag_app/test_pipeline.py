@@ -18,7 +18,7 @@ from rag_app.llm import LocalLLM, OpenAICompatibleLLM
 from rag_app.model_store import load_seal_model, resolve_model_dir
 from rag_app.pipeline import Pipeline
 from rag_app.vad import NoSpeechError, SileroVAD
-from seal_model.data.voices import synthesize
+from seal_model.voices import synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_QUESTIONS = [json.loads(line) for line in open(ROOT / "knowledge_base" / "sample_questions.jsonl")]

@@ -7,7 +7,7 @@ import torch
 
 from rag_app.model_store import resolve_model_dir
 from rag_app.settings import replace
-from seal_model.data.voices import synthesize
+from seal_model.voices import synthesize
 from seal_model.model import SealModel
 from seal_model.speech_encoder import WhisperSpeechEncoder
 

@@ -9,7 +9,7 @@ import torch
 
 from rag_app.model_store import resolve_model_dir
 from rag_app.settings import replace
-from seal_model.data.voices import synthesize
+from seal_model.voices import synthesize
 from seal_model.model import SealModel, config_from_dict, rare_word_pieces
 from seal_model.train import ctc_classes, ctc_loss
 

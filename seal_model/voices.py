@@ -1,4 +1,4 @@
-"""Text-to-speech voices for training and evaluation data, all offline.
+"""Text-to-speech voices, all offline: the app's spoken replies and the training and evaluation data.
 
 A voice is a short name such as `flite:awb`, `espeak:en-gb-scotland+m3:165`, `festival:ked`,
 `piper:joe` or `hibari:heart`. Training voices and held-out voices are disjoint lists:
