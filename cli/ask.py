@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from cli.common import settings_of, user_errors
 
+if TYPE_CHECKING:
+    import numpy as np
 
-def _record(seconds: float) -> "np.ndarray":  # noqa: F821
+
+def _record(seconds: float) -> np.ndarray:
     import numpy as np
     import sounddevice as sd
 

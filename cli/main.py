@@ -8,13 +8,13 @@ import typer
 
 from cli.ask import ask_command
 from cli.bench import bench_app
+from cli.common import fail, settings_of
 from cli.data import data_app
 from cli.kb import ingest_command, kb_app
-from cli.model import compare_command, eval_command, ship_command, train_command
-from cli.serve import serve_command
-from cli.report import ablate_command, report_command
-from cli.common import fail, settings_of
+from cli.measure import compare_command, eval_command, report_command
 from cli.models import models_app
+from cli.serve import serve_command
+from cli.train import ablate_command, ship_command, train_command
 from rag_app.settings import apply_offline_environment, load_settings
 
 apply_offline_environment()

@@ -16,57 +16,20 @@ import csv
 import json
 import random
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from evaluation.latency import percentiles
+from evaluation.variants import VARIANTS, Budget, Variant
+from seal_model.checkpoint import load_checkpoint
+from seal_model.data.training_data import TrainingData
 from seal_model.device import describe_device
-from seal_model.model import SealModel
-from seal_model.train import TrainConfig, TrainingData, dev_retrieval, train
+from seal_model.train import TrainConfig, dev_retrieval, train
 
 Log = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    ablates: str  # which question this run answers: "stride" | "stage1" | "pooling" | "ctc stride"
-    conv_stride: int = 4
-    stage1: bool = True
-    pooling: str = "mean"
-    length_adapter: str = "conv"
-
-
-VARIANTS = (
-    Variant("stride1", "stride", conv_stride=1),
-    Variant("stride2", "stride", conv_stride=2),
-    Variant("stride4", "stride", conv_stride=4),  # also the base of the other two ablations
-    Variant("stride8", "stride", conv_stride=8),
-    Variant("no-stage1", "stage1", stage1=False),
-    Variant("pool-max", "pooling", pooling="max"),
-    Variant("pool-cls", "pooling", pooling="cls"),
-    # the shipped design (CTC length adapter) at two strides: its CTC head needs frames at
-    # least as dense as word pieces, so stride trades latency against what CTC can label
-    Variant("ctc-stride4", "ctc stride", conv_stride=4, length_adapter="ctc"),
-    Variant("ctc-stride8", "ctc stride", conv_stride=8, length_adapter="ctc"),
-)
-
-
-@dataclass
-class Budget:
-    """Steps are split between stages 1 and 2; with stage 1 off, stage 2 gets all of them, so
-    every variant has the same contrastive budget. CTC variants add their warm-up before it."""
-
-    stage1_steps: int = 100
-    stage2_steps: int = 150
-    stage0_steps: int = 200  # CTC warm-up, CTC variants only (cheap: no text layers)
-    batch_size: int = 32
-    max_shards: int = 20
-    threads: int = 2
-    latency_clips: int = 20
 
 
 def variant_config(base: TrainConfig, variant: Variant, budget: Budget, runs_dir: Path) -> TrainConfig:
@@ -124,7 +87,7 @@ def run_ablations(base: TrainConfig, runs_dir: Path, budget: Budget, clips: list
     data = TrainingData(first, log)
     rows = []
     for variant in variants:
-        model = SealModel.load(Path(configs[variant.name].run_dir) / "checkpoint", base.whisper_dir, base.text_dir)
+        model = load_checkpoint(Path(configs[variant.name].run_dir) / "checkpoint", base.whisper_dir, base.text_dir)
         if not data.vectors:  # the dev KB, drawn once with the conv runs' seed and order
             data.prepare_contrastive(model, random.Random(first.seed))
         dev_idx = data.indices("question", "dev")[:600]

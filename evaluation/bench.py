@@ -10,11 +10,13 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from knowledge_base import SAMPLE_KB, SAMPLE_QUESTIONS
 from knowledge_base.chunking import split_documents
 from knowledge_base.loaders import load_paths
 from knowledge_base.store import KnowledgeBase, open_client
 from evaluation.latency import percentiles
 from rag_app.trace import SPEECH_TO_PASSAGES, TOTAL, TURN_TO_FIRST_TOKEN, EventKind
+from seal_model.jsonl import read_jsonl
 
 
 def _write_corpus(passages: list[str], folder: Path, per_file: int = 500) -> list[Path]:
@@ -93,14 +95,13 @@ def bench_search(dim: int, sizes: tuple[int, ...] = (1_000, 10_000, 100_000), qu
     return rows
 
 
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "knowledge_base"
 
 
 def sample_question_clips(count: int, voice: str) -> list[np.ndarray]:
     """The first `count` sample-KB questions, spoken by `voice`."""
     from seal_model.voices import synthesize
 
-    rows = [json.loads(line) for line in open(SAMPLE_DIR / "sample_questions.jsonl")][:count]
+    rows = read_jsonl(SAMPLE_QUESTIONS)[:count]
     return [synthesize(voice, row["question"]) for row in rows]
 
 
@@ -117,7 +118,7 @@ def sample_kb_pipeline(settings, collection: str, max_new_tokens: int, with_llm:
                            max_new_tokens=max_new_tokens)
         pipeline = build_pipeline(settings, with_llm=with_llm, with_asr=True)
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        pipeline.kb.ingest([SAMPLE_DIR / "sample"], glob="*.jsonl")
+        pipeline.kb.ingest([SAMPLE_KB], glob="*.jsonl")
         yield pipeline, peak_rss_mb
 
 

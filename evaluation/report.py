@@ -28,7 +28,6 @@ from seal_model.audio import SAMPLE_RATE, WHISPER_SECONDS
 from seal_model.device import describe_device
 
 Log = Callable[[str], None]
-ROOT = Path(__file__).resolve().parents[1]
 README_START, README_END = "<!-- report:start -->", "<!-- report:end -->"
 
 
@@ -118,8 +117,7 @@ def run_report(settings, set_dirs: list[Path], out_dir: Path, plan: ReportPlan, 
 
     started = time.perf_counter()
     result: dict = {"device": describe_device(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                    "checkpoint": str(resolve_seal_checkpoint(settings).relative_to(ROOT))
-                    if resolve_seal_checkpoint(settings).is_relative_to(ROOT) else str(resolve_seal_checkpoint(settings)),
+                    "checkpoint": _shown(resolve_seal_checkpoint(settings), project_root(out_dir)),
                     "plan": asdict(plan)}
     result["latency"] = latency(settings, plan, log)
     seal = load_seal_model(settings)
@@ -265,12 +263,29 @@ def write_outputs(result: dict, out_dir: Path) -> None:
     text = markdown(result)
     (out_dir / "report.md").write_text("# Results\n\n" + text)
     images = plots(result, out_dir) + (["ablation.png"] if (out_dir / "ablation.png").exists() else [])
-    update_readme(ROOT / "README.md", text, [f"{out_dir.relative_to(ROOT) if out_dir.is_relative_to(ROOT) else out_dir}/{n}" for n in images])
+    root = project_root(out_dir)
+    update_readme(root / "README.md", text, [f"{_shown(out_dir, root)}/{n}" for n in images])
+
+
+def project_root(out_dir: Path) -> Path:
+    """The checkout the results are written into: the nearest folder above `out_dir` whose
+    README.md has the Results block (the results live in the project, not beside an installed
+    package, so the package's own location says nothing); else the working directory."""
+    for folder in out_dir.resolve().parents:
+        readme = folder / "README.md"
+        if readme.is_file() and README_START in readme.read_text():
+            return folder
+    return Path.cwd()
+
+
+def _shown(path: Path, root: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def update_readme(readme: Path, text: str, images: list[str]) -> None:
     """Replace the README's generated Results block (between the markers) with this run's."""
-    content = readme.read_text()
+    content = readme.read_text() if readme.is_file() else ""
     if README_START not in content or README_END not in content:
         return
     block = "\n".join([README_START, "", text, *[f"![{Path(i).stem}]({i})" for i in images], "", README_END])

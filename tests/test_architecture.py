@@ -1,4 +1,4 @@
-"""The package layers, checked from the source: imports only go down.
+"""The package layers, checked from the source: imports only go down, and modules stay small.
 
 Read by parsing every module's imports (function-level ones included), so a lazy import inside
 a command or a handler counts as much as one at the top of the file."""
@@ -18,6 +18,7 @@ MAY_IMPORT = {
     "ui": {"seal_model", "knowledge_base", "rag_app"},
     "cli": {"seal_model", "knowledge_base", "rag_app", "evaluation", "ui"},
 }
+MAX_LINES = 400  # a module a reader can hold in mind; past it, it is holding two ideas
 
 
 def _modules(package: str) -> list[Path]:
@@ -44,3 +45,9 @@ def test_every_import_goes_down_the_layers():
                 upward.append(f"{path.relative_to(ROOT)} imports {imported}")
     assert not upward, "imports against the layering (see README, Architecture):\n" + "\n".join(upward)
 
+
+
+def test_no_source_file_is_over_the_size_limit():
+    files = [p for package in (*MAY_IMPORT, "tests") for p in _modules(package)]
+    too_long = {str(p.relative_to(ROOT)): n for p in files if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not too_long, f"modules over {MAX_LINES} lines: {too_long}"

@@ -108,9 +108,9 @@ def _decoder_reads(path: str) -> bool:
 def question_audio(**kwargs) -> gr.Audio:
     """`gr.Audio` that hands the handlers every file that arrives.
 
-    Gradio converts any non-WAV upload with ffmpeg before a handler runs, and when it cannot (no
-    ffmpeg, or not audio at all) the event failed with a bare error and the page said nothing.
-    Files our decoder reads (WAV, FLAC, OGG, MP3) now pass as they are, other files are still
+    Gradio converts any non-WAV upload with ffmpeg before a handler runs; when it cannot (no
+    ffmpeg, or not audio at all) the event fails with a bare error and the page says nothing.
+    So files our decoder reads (WAV, FLAC, OGG, MP3) pass as they are, other files are still
     offered to Gradio's conversion, and what neither can read reaches `audio_notice` and the
     pipeline, which say what is wrong with it. (The instance's preprocess is wrapped rather than
     subclassed: Gradio writes a .pyi stub beside any module that defines a component class.)
