@@ -105,7 +105,13 @@ $(VLLM_VENV)/.stamp-vllm:
 	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
 	touch $@
 
-vllm-setup: $(VLLM_VENV)/.stamp-vllm
+# The router in front of several vLLM servers (deploy/, `seal-rag deploy local`): a Rust binary in a
+# PyPI wheel, CPU only, no GPU needed; it lives beside vLLM, not in the app's venv.
+$(VLLM_VENV)/.stamp-router: $(VLLM_VENV)/.stamp-vllm
+	$(VLLM_VENV)/bin/pip install -q "vllm-router==0.1.17"
+	touch $@
+
+vllm-setup: $(VLLM_VENV)/.stamp-vllm $(VLLM_VENV)/.stamp-router
 
 vllm-serve: setup vllm-setup
 	$(BIN)/seal-rag models prepare

@@ -9,6 +9,7 @@ import typer
 from rag_app.commands_ask import ask_command
 from rag_app.commands_bench import bench_app
 from rag_app.commands_data import data_app
+from rag_app.commands_deploy import deploy_app
 from rag_app.commands_kb import ingest_command, kb_app
 from rag_app.commands_model import compare_command, eval_command, ship_command, train_command
 from rag_app.commands_serve import serve_command
@@ -34,6 +35,7 @@ app.command("ship")(ship_command)
 app.command("serve")(serve_command)
 app.command("report")(report_command)
 app.command("ablate")(ablate_command)
+app.add_typer(deploy_app, name="deploy")
 
 
 def fail(message: str, code: int = 1) -> None:

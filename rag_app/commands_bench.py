@@ -8,7 +8,10 @@ from typing import Optional
 
 import typer
 
+from rag_app.commands_deploy import bench_load_command
+
 bench_app = typer.Typer(help="Benchmarks (print figures measured side by side in one run).", no_args_is_help=True)
+bench_app.command("load")(bench_load_command)
 
 
 def _write(path: Optional[Path], payload: dict) -> None:
