@@ -134,8 +134,10 @@ def plan_topology(apps: int, llms: int, run_dir: Path, model_dir: Path, ports: P
         argv = [str(bin_dir / "seal-rag"), "serve", "--host", HOST, "--port", str(port[f"app-{i}"])]
         if i == 1 and sample is not None:
             argv += ["--sample", str(sample)]
-        env = {**(app_env or {}), "SEAL_RAG_CHROMA_URL": chroma.url, "SEAL_RAG_LLM_BASE_URL": router.url,
-               "SEAL_RAG_LLM_MODEL": SERVED_MODEL}
+        # LLM_RETRIES: an answer cut by a dying replica is finished by another (rag_app.llm_resume)
+        env = {"SEAL_RAG_LLM_RETRIES": os.environ.get("SEAL_RAG_LLM_RETRIES", "1"), **(app_env or {}),
+               "SEAL_RAG_CHROMA_URL": chroma.url,
+               "SEAL_RAG_LLM_BASE_URL": router.url, "SEAL_RAG_LLM_MODEL": SERVED_MODEL}
         stages.append([Service(f"app-{i}", argv, url(port[f"app-{i}"]) + "/", url(port[f"app-{i}"]) + "/healthz",
                                env=env, ready_timeout_s=900)])
     return Plan(stages, run_dir)
