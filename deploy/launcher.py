@@ -195,7 +195,6 @@ class Launcher:
         for stage in self.plan.stages:
             for service in stage:
                 self._spawn(service)
-            self._write_topology()
             for service in stage:
                 self._wait_ready(service)
                 self.log(f"  {service.name:<8} ready  {service.url}")
@@ -208,6 +207,7 @@ class Launcher:
                 env={**os.environ, **service.env}, start_new_session=True, preexec_fn=_die_with_parent,
             )
         self.started.append(service)
+        self._write_topology()
         self.log(f"  {service.name:<8} started (pid {service.process.pid}), log {service.log_path}")
 
     def _wait_ready(self, service: Service, poll_s: float = 1.0) -> None:
@@ -307,33 +307,43 @@ def _members(pgid: int) -> list[int]:
     return found
 
 
+class _StopRequested(Exception):
+    pass
+
+
+def _raise_stop(signum, _frame):
+    raise _StopRequested(signal.Signals(signum).name)
+
+
 def run_until_stopped(launcher: Launcher, log: Callable[[str], None] = print, poll_s: float = 1.0,
                       duration_s: float | None = None) -> int:
-    """Start, print the URLs, then wait for Ctrl-C / SIGTERM (or `duration_s`); always stop all."""
-    stop_requested = []
-
-    def on_signal(signum, _frame):
-        stop_requested.append(signum)
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    """Start, print the URLs, then wait for Ctrl-C / SIGTERM (or `duration_s`); always stop all.
+    A signal during the start (vLLM takes minutes) stops it at once too; during the stop, which
+    is bounded by the grace period, further signals are ignored so it cannot be cut short."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, _raise_stop) for s in signals}
     code = 0
     try:
         launcher.start()
         _print_urls(launcher, log)
         ends = time.monotonic() + duration_s if duration_s else None
-        while not stop_requested and (ends is None or time.monotonic() < ends):
+        while ends is None or time.monotonic() < ends:
             for line in launcher.check():
                 log(f"warning: {line} (see its log); the others keep running")
             time.sleep(poll_s)
+    except _StopRequested as stop:
+        log(f"{stop} received")
     except StartupError as exc:
         log(f"error: {exc}")
         code = 1
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)  # a second Ctrl-C during the stop is not swallowed
+        for s in signals:
+            signal.signal(s, signal.SIG_IGN)
         log("stopping everything ...")
         killed = launcher.stop()
         log("stopped" + (f" (killed after the grace period: {', '.join(killed)})" if killed else ""))
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     return code
 
 
