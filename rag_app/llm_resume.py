@@ -12,10 +12,14 @@ set 1); the default 0 leaves the plain backend.
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Iterator
 
 from rag_app.llm import LLMError, Message
+
+
+log = logging.getLogger(__name__)
 
 
 class ResumingLLM:
@@ -40,10 +44,13 @@ class ResumingLLM:
                     if len(produced) > len(shown):
                         yield produced[len(shown):]
                         shown = produced
-                self.resumed += attempt > 0
+                if attempt:
+                    self.resumed += 1
+                    log.warning("answer finished by retry %d after: %s", attempt, first_error)
                 return
             except LLMError as exc:
                 if exc is first_error or attempt == self.retries:
+                    log.warning("LLM answer given up after %d tries: %s", attempt + 1, first_error or exc)
                     raise (first_error or exc)
                 first_error = first_error or exc
                 time.sleep(self.backoff_s * (attempt + 1))
