@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ import pytest
 from deploy.launcher import _members
 from deploy.loadtest import kill_replica, question_clips, run_load
 from tests.conftest import _free_port
+from tests.deploy.test_ops import _get
 
 pytestmark = pytest.mark.skipif(not os.environ.get("SEAL_RAG_TEST_DEPLOY"),
                                 reason="starts vLLM servers and two app replicas: run `make test-deploy`")
@@ -47,14 +47,6 @@ def topology(settings, tmp_path_factory):
     yield process, run_dir, topo
     if process.poll() is None:
         process.kill()
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 def test_every_replica_is_healthy_and_measured(topology):
