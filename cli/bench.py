@@ -9,9 +9,11 @@ from typing import Optional
 import typer
 
 from cli.common import load_set_and_model, settings_of
+from cli.deploy import bench_load_command
 from rag_app.trace import STAGE_ORDER
 
 bench_app = typer.Typer(help="Benchmarks (print figures measured side by side in one run).", no_args_is_help=True)
+bench_app.command("load")(bench_load_command)
 
 
 def _write(path: Optional[Path], payload: dict) -> None:

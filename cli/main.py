@@ -10,6 +10,7 @@ from cli.ask import ask_command
 from cli.bench import bench_app
 from cli.common import fail, settings_of
 from cli.data import data_app
+from cli.deploy import deploy_app
 from cli.kb import ingest_command, kb_app
 from cli.measure import compare_command, eval_command, report_command
 from cli.models import models_app
@@ -35,6 +36,7 @@ app.command("ship")(ship_command)
 app.command("serve")(serve_command)
 app.command("report")(report_command)
 app.command("ablate")(ablate_command)
+app.add_typer(deploy_app, name="deploy")
 
 
 @app.callback()

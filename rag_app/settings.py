@@ -60,6 +60,7 @@ class Settings:
     llm_model: str = field(default="", metadata={"help": "model name on the LLM server"})
     llm_api_key: str = field(default="EMPTY", metadata={"help": "API key for the LLM server", "secret": True})
     llm_timeout_s: float = field(default=60.0, metadata={"help": "LLM request timeout, seconds"})
+    llm_retries: int = field(default=0, metadata={"help": "ask the LLM server again when an answer fails or is cut (resumes it)"})
     top_k: int = field(default=4, metadata={"help": "passages retrieved per question"})
     max_audio_seconds: float = field(
         default=WHISPER_SECONDS, metadata={"help": "longest recording accepted, seconds (at most 30: Whisper hears no more)"}

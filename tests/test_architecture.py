@@ -16,7 +16,9 @@ MAY_IMPORT = {
     "rag_app": {"seal_model", "knowledge_base"},
     "evaluation": {"seal_model", "knowledge_base", "rag_app"},
     "ui": {"seal_model", "knowledge_base", "rag_app"},
-    "cli": {"seal_model", "knowledge_base", "rag_app", "evaluation", "ui"},
+    # deploy: the local launcher and the load test, which drive whole app processes from outside.
+    "deploy": {"seal_model", "knowledge_base", "rag_app"},
+    "cli": {"seal_model", "knowledge_base", "rag_app", "evaluation", "ui", "deploy"},
 }
 MAX_LINES = 400  # a module a reader can hold in mind; past it, it is holding two ideas
 

@@ -91,7 +91,7 @@ def build_knowledge_page(kb: KnowledgeBase, max_upload_mb: float) -> gr.Blocks:
         ingest.click(on_ingest, files, [report, table, stats, source_choice], concurrency_id="ingest", concurrency_limit=1)
         delete.click(lambda name, confirmed: delete_source(kb, name, confirmed), [source_choice, sure],
                      [report, table, stats, source_choice, sure])
-        find.click(lambda q: search(kb, q), query, found)
+        find.click(lambda q: search(kb, q), query, found, api_name="search")  # a stable name for HTTP clients
         query.submit(lambda q: search(kb, q), query, found)
         page.load(lambda: (sources_table(kb), stats_markdown(kb), gr.update(choices=_names(kb))), None, [table, stats, source_choice])
     return page
