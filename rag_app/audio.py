@@ -12,13 +12,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from seal_model.audio import SAMPLE_RATE, resample
+from seal_model.audio import SAMPLE_RATE, WHISPER_SECONDS, resample
 
-__all__ = ["SAMPLE_RATE", "WHISPER_SECONDS", "AudioError", "audio_seconds", "decode_audio", "resample"]
+__all__ = ["SAMPLE_RATE", "WHISPER_SECONDS", "AudioError", "audio_seconds", "decode_audio", "resample", "wav_bytes"]
 
-# Whisper's window: the SEAL speech tower and the ASR baseline both hear the first 30 s and no
-# more, so a longer question is refused with a message rather than silently cut.
-WHISPER_SECONDS = 30.0
 MIN_RATE, MAX_RATE = 4_000, 384_000  # telephone audio .. the highest rate recorders write
 MAX_DECODED_SAMPLES = 32_000_000  # 128 MB of float32: 30 s of 8 channels at 96 kHz, with room
 
@@ -86,3 +83,10 @@ def audio_seconds(path: str | Path, max_seconds: float | None = None) -> float:
             return _check_header(audio, max_seconds)
     except _SOUNDFILE_ERRORS as exc:
         raise _unreadable(exc) from exc
+
+
+def wav_bytes(audio: np.ndarray, rate: int) -> bytes:
+    """A WAV file in memory (the warm-up decodes one, as an upload would be)."""
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, rate, format="WAV")
+    return buffer.getvalue()

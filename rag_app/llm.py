@@ -1,4 +1,5 @@
-"""LLM backends behind one streaming interface: `stream(messages) -> Iterator[str]`.
+"""LLM backends behind one interface (`rag_app.protocols.LLM`): `stream(messages) -> Iterator[str]`
+and `health()`.
 
 The embedded backend runs a small chat model in-process with transformers, so the app
 answers with no server at all.
@@ -7,17 +8,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Iterator
 
 import torch
 
-Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
-
-
-class LLM(Protocol):
-    name: str
-
-    def stream(self, messages: list[Message], max_new_tokens: int = 256) -> Iterator[str]: ...
+from rag_app.protocols import Message
 
 
 class LLMError(RuntimeError):
@@ -127,8 +122,9 @@ class LocalLLM:
 
     def stream(self, messages: list[Message], max_new_tokens: int = 256) -> Iterator[str]:
         """Tokens as the worker thread generates them. A worker that raises ends the stream and its
-        error reaches this turn as `LLMError` (before, the turn waited forever on the streamer while
-        holding the model lock); a turn abandoned mid-answer stops the worker before the lock goes."""
+        error reaches this turn as `LLMError` (otherwise the turn would wait forever on the streamer
+        while holding the model lock); a turn abandoned mid-answer stops the worker before the
+        lock goes."""
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         inputs = self.tokenizer.apply_chat_template(

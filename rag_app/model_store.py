@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from rag_app.settings import Settings
+from seal_model import SHIPPED_CHECKPOINT
 
 Log = Callable[[str], None]
 MANIFEST = "manifest.json"
@@ -231,7 +232,7 @@ def model_table(settings: Settings) -> list[dict[str, str]]:
     return rows
 
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "seal_model" / "checkpoints" / "default"
+DEFAULT_CHECKPOINT = SHIPPED_CHECKPOINT
 
 
 def resolve_seal_checkpoint(settings: Settings) -> Path:
@@ -244,9 +245,9 @@ def resolve_seal_checkpoint(settings: Settings) -> Path:
 def load_seal_model(settings: Settings):
     """The trained SEAL model on its base models, on the configured device."""
     from seal_model.device import resolve_device
-    from seal_model.model import SealModel
+    from seal_model.checkpoint import load_checkpoint
 
-    return SealModel.load(
+    return load_checkpoint(
         resolve_seal_checkpoint(settings), resolve_model_dir(settings, "whisper"),
         resolve_model_dir(settings, "text_encoder"), device=resolve_device(settings.device),
     )

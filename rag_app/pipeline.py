@@ -10,66 +10,28 @@ baseline); "text" takes typed text.
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
 from knowledge_base.store import KnowledgeBase, Passage
-from rag_app.audio import SAMPLE_RATE, WHISPER_SECONDS, AudioError, decode_audio
+from rag_app.audio import SAMPLE_RATE, WHISPER_SECONDS, AudioError, decode_audio, wav_bytes
 from rag_app.citations import find_citations
-from rag_app.llm import LLM, LLMError
+from rag_app.llm import LLMError
 from rag_app.prompt import build_messages
+from rag_app.protocols import LLM, VAD, SpeechEmbedder, Transcriber
+from rag_app.trace import EventKind, Stage, StageClock, Trace, TurnEvent
+
+__all__ = ["MODES", "Pipeline", "Trace", "TurnEvent"]
 
 MODES = ("seal", "asr", "text")
 
 
-def _wav_bytes(audio: np.ndarray, rate: int) -> bytes:
-    import io
-
-    import soundfile as sf
-
-    buffer = io.BytesIO()
-    sf.write(buffer, audio, rate, format="WAV")
-    return buffer.getvalue()
-
-
-@dataclass
-class Trace:
-    mode: str
-    stages_ms: dict[str, float] = field(default_factory=dict)
-    total_ms: float = 0.0
-    first_token_ms: float | None = None  # from the start of the turn
-    models: dict[str, str] = field(default_factory=dict)
-    device: str = "cpu"
-
-    def table(self) -> str:
-        rows = [f"{name:<18}{ms:>10.1f} ms" for name, ms in self.stages_ms.items()]
-        if self.first_token_ms is not None:
-            rows.append(f"{'time to 1st token':<18}{self.first_token_ms:>10.1f} ms")
-        rows.append(f"{'total':<18}{self.total_ms:>10.1f} ms")
-        return "\n".join(rows)
-
-
-@dataclass
-class TurnEvent:
-    kind: str  # "heard" | "passages" | "token" | "citations" | "notice" | "trace"
-    data: Any
-
-
-class _Clock:
-    def __init__(self, trace: Trace):
-        self.trace, self.start = trace, time.perf_counter()
-
-    def stage(self, name: str, started: float) -> None:
-        self.trace.stages_ms[name] = self.trace.stages_ms.get(name, 0.0) + (time.perf_counter() - started) * 1000
-
-
 class Pipeline:
-    def __init__(self, seal, knowledge_base: KnowledgeBase, llm: LLM | None, vad=None, transcriber=None,
-                 top_k: int = 4, min_seconds: float = 0.3, max_seconds: float = WHISPER_SECONDS, max_new_tokens: int = 200):
+    def __init__(self, seal: SpeechEmbedder, knowledge_base: KnowledgeBase, llm: LLM | None, vad: VAD | None = None,
+                 transcriber: Transcriber | None = None, top_k: int = 4, min_seconds: float = 0.3,
+                 max_seconds: float = WHISPER_SECONDS, max_new_tokens: int = 200):
         if max_seconds > WHISPER_SECONDS:
             raise ValueError(f"max_seconds {max_seconds:g} is over Whisper's {WHISPER_SECONDS:.0f} s window: "
                              "both speech paths would silently use only the first 30 s")
@@ -80,7 +42,7 @@ class Pipeline:
         """Run each local stage once so the first user does not pay import and first-call costs."""
         rng = np.random.default_rng(0)
         noise = (0.05 * rng.standard_normal(SAMPLE_RATE)).astype(np.float32)
-        decode_audio(_wav_bytes(noise, 22050))
+        decode_audio(wav_bytes(noise, 22050))
         if self.vad is not None:
             try:
                 self.vad.trim(noise)
@@ -127,73 +89,55 @@ class Pipeline:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; use one of {MODES}")
         trace = Trace(mode, models=self._models(), device=str(getattr(self.seal, "device", "cpu")))
-        clock = _Clock(trace)
+        clock = StageClock(trace)
         if mode == "text":
             if not text or not text.strip():
                 raise ValueError("the question is empty")
             question = text.strip()
-            t = time.perf_counter()
-            vector = self.embed_text(question)
-            clock.stage("text_embedding", t)
+            with clock.stage(Stage.TEXT_EMBEDDING):
+                vector = self.embed_text(question)
         else:
-            t = time.perf_counter()
-            wave = self.decode(audio)
-            clock.stage("decode", t)
-            t = time.perf_counter()
-            wave = self.trim(wave)
-            clock.stage("vad", t)
+            with clock.stage(Stage.DECODE):
+                wave = self.decode(audio)
+            with clock.stage(Stage.VAD):
+                wave = self.trim(wave)
             if mode == "seal":
-                t = time.perf_counter()
-                vector, question = self.embed_speech(wave)
-                clock.stage("speech_embedding", t)
+                with clock.stage(Stage.SPEECH_EMBEDDING):
+                    vector, question = self.embed_speech(wave)
             else:
-                t = time.perf_counter()
-                question = self.transcribe(wave)
-                clock.stage("transcription", t)
-                t = time.perf_counter()
-                vector = self.embed_text(question or ".")
-                clock.stage("text_embedding", t)
-            yield TurnEvent("heard", question)
-        t = time.perf_counter()
-        passages = self.search(vector)
-        clock.stage("search", t)
-        yield TurnEvent("passages", passages)
+                with clock.stage(Stage.TRANSCRIPTION):
+                    question = self.transcribe(wave)
+                with clock.stage(Stage.TEXT_EMBEDDING):
+                    vector = self.embed_text(question or ".")
+            yield TurnEvent(EventKind.HEARD, question)
+        with clock.stage(Stage.SEARCH):
+            passages = self.search(vector)
+        yield TurnEvent(EventKind.PASSAGES, passages)
 
         if generate:
-            yield from self._generate(question, passages, history, trace, clock)
-        trace.models = self._models()  # again: a server's model name is known once it has answered
-        trace.total_ms = (time.perf_counter() - clock.start) * 1000
-        yield TurnEvent("trace", trace)
+            yield from self._generate(question, passages, history, clock)
+        trace.models = self._models()  # a server's model name is known once it has answered
+        clock.finish()
+        yield TurnEvent(EventKind.TRACE, trace)
 
     def _generate(self, question: str, passages: list[Passage], history: list[tuple[str, str]] | None,
-                  trace: Trace, clock: _Clock) -> Iterator[TurnEvent]:
+                  clock: StageClock) -> Iterator[TurnEvent]:
         """Prompt, streamed answer and citations; an unreachable LLM degrades to passages only."""
-        t = time.perf_counter()
-        messages = build_messages(question or "(inaudible question)", passages, history)
-        clock.stage("prompt", t)
+        with clock.stage(Stage.PROMPT):
+            messages = build_messages(question or "(inaudible question)", passages, history)
         if self.llm is None:
-            yield TurnEvent("notice", "no LLM configured: showing the retrieved passages only")
+            yield TurnEvent(EventKind.NOTICE, "no LLM configured: showing the retrieved passages only")
             return
-        t = time.perf_counter()
-        first = None
         answer_text: list[str] = []
         try:
-            for piece in self.llm.stream(messages, self.max_new_tokens):
-                if first is None:
-                    first = time.perf_counter()
-                    clock.stage("first_token", t)
-                    trace.first_token_ms = (first - clock.start) * 1000
+            for piece in clock.stream(self.llm.stream(messages, self.max_new_tokens)):
                 answer_text.append(piece)
-                yield TurnEvent("token", piece)
+                yield TurnEvent(EventKind.TOKEN, piece)
         except LLMError as exc:
             cut = "the answer above is cut short" if answer_text else "showing the retrieved passages only"
-            yield TurnEvent("notice", f"{exc}; {cut}")
-        if first is not None:
-            clock.stage("generation", first)
-        else:
-            clock.stage("first_token", t)
+            yield TurnEvent(EventKind.NOTICE, f"{exc}; {cut}")
         if answer_text:
-            yield TurnEvent("citations", find_citations("".join(answer_text), passages))
+            yield TurnEvent(EventKind.CITATIONS, find_citations("".join(answer_text), passages))
 
     def _models(self) -> dict[str, str]:
         config = getattr(self.seal, "config", None)

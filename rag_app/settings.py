@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from seal_model.audio import WHISPER_SECONDS
+
 ENV_PREFIX = "SEAL_RAG_"
-WHISPER_SECONDS = 30.0  # = rag_app.audio.WHISPER_SECONDS; not imported, to keep this module free of audio deps
 
 # Offline hygiene: these libraries phone home unless told not to. Set (not read) once, early.
 OFFLINE_ENV = {
@@ -59,11 +60,14 @@ class Settings:
     llm_model: str = field(default="", metadata={"help": "model name on the LLM server"})
     llm_api_key: str = field(default="EMPTY", metadata={"help": "API key for the LLM server", "secret": True})
     llm_timeout_s: float = field(default=60.0, metadata={"help": "LLM request timeout, seconds"})
+    llm_retries: int = field(default=0, metadata={"help": "ask the LLM server again when an answer fails or is cut (resumes it)"})
     top_k: int = field(default=4, metadata={"help": "passages retrieved per question"})
     max_audio_seconds: float = field(
-        default=30.0, metadata={"help": "longest recording accepted, seconds (at most 30: Whisper hears no more)"}
+        default=WHISPER_SECONDS, metadata={"help": "longest recording accepted, seconds (at most 30: Whisper hears no more)"}
     )
     max_new_tokens: int = field(default=200, metadata={"help": "longest answer the LLM may write, tokens"})
+    vad_threshold: float = field(default=0.5, metadata={"help": "speech probability (0-1) above which VAD keeps a frame"})
+    vad_pad_ms: int = field(default=150, metadata={"help": "audio kept around the detected speech, ms"})
     ui_host: str = field(default="127.0.0.1", metadata={"help": "web app address (beyond localhost needs credentials)"})
     ui_port: int = field(default=7860, metadata={"help": "web app port"})
     ui_concurrency: int = field(default=2, metadata={"help": "chat turns computed at once; the rest queue"})
@@ -151,6 +155,9 @@ def load_settings(
     settings = Settings(**{name: _coerce(name, value, hints[name]) for name, value in values.items()})
     if settings.device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"setting 'device' must be auto, cpu or cuda, not {settings.device!r}")
+    if not 0 < settings.vad_threshold < 1 or settings.vad_pad_ms < 0:
+        raise ValueError(f"settings 'vad_threshold' must be between 0 and 1 and 'vad_pad_ms' at least 0, not "
+                         f"{settings.vad_threshold:g} and {settings.vad_pad_ms}")
     if not 0 < settings.max_audio_seconds <= WHISPER_SECONDS:
         # Whisper's window: beyond it both speech paths would silently use the first 30 s only
         raise ValueError(f"setting 'max_audio_seconds' must be between 0 and {WHISPER_SECONDS:.0f} "

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from seal_model.audio import SAMPLE_RATE
+
 REPLY_VOICE = "piper:joe"
 
 
@@ -19,6 +21,6 @@ def speak(text: str) -> tuple[int, np.ndarray] | None:
     """(sample rate, mono float32) or None when there is nothing to say or no voice."""
     if not text.strip() or not reply_voice_available():
         return None
-    from seal_model.data.voices import synthesize
+    from seal_model.voices import synthesize
 
-    return 16000, synthesize(REPLY_VOICE, text[:1000])
+    return SAMPLE_RATE, synthesize(REPLY_VOICE, text[:1000])

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rag_app.settings import Settings
 from seal_model.audio import SAMPLE_RATE
 
 
@@ -26,7 +27,7 @@ class VadResult:
 
 
 class SileroVAD:
-    def __init__(self, threshold: float = 0.5, pad_ms: int = 150):
+    def __init__(self, threshold: float = Settings.vad_threshold, pad_ms: int = Settings.vad_pad_ms):
         from silero_vad import load_silero_vad
 
         self.model = load_silero_vad()

@@ -1,4 +1,5 @@
-"""Build the pipeline from settings: models loaded once and shared by every caller."""
+"""Build the pipeline's parts from settings: the one place each model is constructed, so every
+caller (CLI, web app, benchmarks, evaluation) gets the same device, folders and options."""
 from __future__ import annotations
 
 from rag_app.settings import Settings
@@ -9,7 +10,12 @@ def make_llm(settings: Settings):
     if settings.llm_base_url:
         from rag_app.llm import OpenAICompatibleLLM
 
-        return OpenAICompatibleLLM(settings.llm_base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout_s)
+        llm = OpenAICompatibleLLM(settings.llm_base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout_s)
+        if settings.llm_retries:  # replicas behind a router: finish an answer a dying replica cut (rag_app.llm_resume)
+            from rag_app.llm_resume import ResumingLLM
+
+            llm = ResumingLLM(llm, settings.llm_retries)
+        return llm
     from rag_app.llm import LocalLLM
     from rag_app.model_store import resolve_model_dir
     from seal_model.device import resolve_device
@@ -17,22 +23,30 @@ def make_llm(settings: Settings):
     return LocalLLM(resolve_model_dir(settings, "llm"), resolve_device(settings.device))
 
 
-def build_pipeline(settings: Settings, with_llm: bool = True, with_asr: bool = False):
-    from rag_app.knowledge import open_knowledge_base
-    from rag_app.model_store import load_seal_model, resolve_model_dir
-    from rag_app.pipeline import Pipeline
-    from rag_app.vad import SileroVAD
+def make_transcriber(settings: Settings):
+    """The ASR baseline: Whisper greedy decoding with the same weights as the SEAL speech tower."""
+    from rag_app.asr import WhisperTranscriber
+    from rag_app.model_store import resolve_model_dir
     from seal_model.device import resolve_device
 
-    seal = load_seal_model(settings)
-    transcriber = None
-    if with_asr:
-        from rag_app.asr import WhisperTranscriber
+    return WhisperTranscriber(resolve_model_dir(settings, "whisper"), resolve_device(settings.device))
 
-        transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"), resolve_device(settings.device))
+
+def make_vad(settings: Settings):
+    from rag_app.vad import SileroVAD
+
+    return SileroVAD(settings.vad_threshold, settings.vad_pad_ms)
+
+
+def build_pipeline(settings: Settings, with_llm: bool = True, with_asr: bool = False):
+    from rag_app.knowledge import open_knowledge_base
+    from rag_app.model_store import load_seal_model
+    from rag_app.pipeline import Pipeline
+
+    seal = load_seal_model(settings)
     pipeline = Pipeline(
-        seal, open_knowledge_base(settings, seal), make_llm(settings) if with_llm else None, SileroVAD(),
-        transcriber, top_k=settings.top_k, max_seconds=settings.max_audio_seconds,
+        seal, open_knowledge_base(settings, seal), make_llm(settings) if with_llm else None, make_vad(settings),
+        make_transcriber(settings) if with_asr else None, top_k=settings.top_k, max_seconds=settings.max_audio_seconds,
         max_new_tokens=settings.max_new_tokens,
     )
     pipeline.warm_up()

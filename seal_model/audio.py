@@ -6,6 +6,9 @@ from math import gcd
 import numpy as np
 
 SAMPLE_RATE = 16000
+# Whisper's window: the speech tower and the ASR baseline hear the first 30 s and no more, so
+# the app refuses longer questions with a message rather than silently cutting them.
+WHISPER_SECONDS = 30.0
 
 
 def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:

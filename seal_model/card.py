@@ -82,11 +82,11 @@ def _earlier_training(config: dict) -> list[str]:
 def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | None) -> Path:
     """Copy the run's checkpoint (weights in float16) and loss plot to out_dir and write
     DATA_CARD.md there."""
-    from seal_model.model import CONFIG_FILE, WEIGHTS_FILE, SealModel
+    from seal_model.checkpoint import CONFIG_FILE, WEIGHTS_FILE, save_half_precision
 
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(run_dir / "checkpoint" / CONFIG_FILE, out_dir / CONFIG_FILE)
-    SealModel.save_half_precision(run_dir / "checkpoint" / WEIGHTS_FILE, out_dir / WEIGHTS_FILE)
+    save_half_precision(run_dir / "checkpoint" / WEIGHTS_FILE, out_dir / WEIGHTS_FILE)
     for name in ("loss.png", "loss.csv", "train_config.json"):
         if (run_dir / name).exists():
             shutil.copy2(run_dir / name, out_dir / name)

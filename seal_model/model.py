@@ -6,8 +6,7 @@
 
 The text tower is stock: passages are embedded as any tool using that encoder would, typed and
 ASR queries keep the encoder's own quality, and a new speech checkpoint needs no reindex.
-(Earlier checkpoints put a trained "shared" layer on both towers; they still load, with
-`projection="shared"`.)
+(`projection="shared"` puts the trained projection on both towers, as legacy checkpoints do.)
 
 The length adapter is the design choice that matters at small data sizes:
 - "conv": an MLP maps every conv frame into the text encoder's input space (the paper's
@@ -27,64 +26,24 @@ behind the head's "other" class: log P(piece) = log P(other) + log softmax(g(fra
 in git), rare pieces borrow what MiniLM already knows about them, and a checkpoint trained
 with the "other" bucket keeps its exact function when the tail is added.
 
-Only the adapter, the CTC head, the shared layer and any fine-tuned text layers are trained;
-a checkpoint stores just those, with the base models' fingerprints.
+Only the adapter, the CTC head, the projection and any fine-tuned text layers are trained;
+a checkpoint stores just those, with the base models' fingerprints (`seal_model.checkpoint`);
+growing a trained model without changing its function is `seal_model.growth`.
 """
 from __future__ import annotations
 
 import copy
 import hashlib
-import json
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from seal_model.device import use_exact_float32
+from seal_model.batching import length_sorted_batches
+from seal_model.config import SealConfig
 from seal_model.speech_encoder import WhisperSpeechEncoder, key_padding_bias
 from seal_model.text_encoder import TextEncoder, masked_mean
-
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-
-
-@dataclass
-class SealConfig:
-    """Every architectural choice, and which base models the trained weights belong to."""
-
-    whisper_name: str = ""
-    whisper_fingerprint: str = ""
-    text_encoder_name: str = ""
-    text_encoder_fingerprint: str = ""
-    whisper_dim: int = 512
-    text_dim: int = 384
-    conv_kernel: int = 5
-    conv_stride: int = 4
-    conv_channels: int = 512
-    adapter_hidden: int = 1024
-    length_adapter: str = "ctc"  # "ctc" | "conv"
-    ctc_vocab: list[int] = field(default_factory=list)  # text-encoder token ids the CTC head predicts
-    ctc_full_vocab: bool = False  # every other word piece too, behind the "other" class (no bucket left)
-    trainable_text_layers: int = 0  # top text-encoder layers copied and fine-tuned for speech
-    adapter_layers: int = 0  # transformer layers over the conv frames, before the CTC head: recognition capacity
-    projection: str = "speech"  # "speech": a trained projection on the speech side only; "shared": legacy, on both towers
-    speech_pooling: str = "mean"  # "mean" | "max" | "cls": how the speech tower's sequence becomes one vector
-
-
-LEGACY_KEYS = {"shared.": "projection."}
-
-
-def config_from_dict(values: dict) -> SealConfig:
-    """A config from its JSON; checkpoints written before the stock text tower had
-    `shared_layer` (their projection was applied to both towers)."""
-    values = dict(values)
-    if "shared_layer" in values:
-        values.pop("shared_layer")
-        values.setdefault("projection", "shared")
-    return SealConfig(**values)
-
 
 def rare_word_pieces(tokenizer, frequent: list[int]) -> list[int]:
     """Every spellable word piece not among `frequent`: the tokenizer's vocabulary minus its
@@ -92,17 +51,6 @@ def rare_word_pieces(tokenizer, frequent: list[int]) -> list[int]:
     special = set(tokenizer.all_special_ids) | set(frequent)
     return [i for token, i in sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
             if i not in special and not token.startswith("[unused")]
-
-
-def fingerprint(model_dir: str | Path) -> str:
-    """Cheap identity of a base model folder: its config and the size/head of its weights."""
-    model_dir = Path(model_dir)
-    digest = hashlib.sha256((model_dir / "config.json").read_bytes())
-    for weights in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
-        digest.update(str(weights.stat().st_size).encode())
-        with open(weights, "rb") as fh:
-            digest.update(fh.read(1 << 20))
-    return digest.hexdigest()[:16]
 
 
 def conv_lengths(lengths: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
@@ -201,129 +149,10 @@ class SealModel(nn.Module):
         if config.ctc_full_vocab:
             self.adapter.rare_bias = nn.Parameter(torch.zeros(len(rare)))
 
-    # ----- construction -------------------------------------------------------------------
-    @classmethod
-    def from_base_models(
-        cls, whisper_dir: str | Path, text_dir: str | Path, with_speech_encoder: bool = True, **choices
-    ) -> "SealModel":
-        """A fresh model on the base models. Training on cached features passes
-        `with_speech_encoder=False`: Whisper's width comes from its config, its weights (600M
-        parameters for large-v3) are never built."""
-        from transformers import WhisperConfig
-
-        speech = WhisperSpeechEncoder(whisper_dir) if with_speech_encoder else None
-        text = TextEncoder(text_dir)
-        config = SealConfig(
-            whisper_name=Path(whisper_dir).name, whisper_fingerprint=fingerprint(whisper_dir),
-            text_encoder_name=Path(text_dir).name, text_encoder_fingerprint=fingerprint(text_dir),
-            whisper_dim=int(WhisperConfig.from_pretrained(whisper_dir).d_model),
-            text_dim=text.dim, **choices,
-        )
-        return cls(config, speech, text)
-
-    def with_trainable_text_layers(self, n_top: int) -> "SealModel":
-        """This model with its top `n_top` text layers fine-tunable on the speech side. The new
-        copies start as the text encoder's own layers, so it computes exactly what this model
-        does until training moves them: a warm start can add them to a shipped checkpoint."""
-        added = n_top - self.config.trainable_text_layers
-        if added < 0:
-            raise ValueError(f"cannot drop fine-tuned text layers ({self.config.trainable_text_layers} -> {n_top})")
-        state = {}
-        for key, value in self.trained_state().items():
-            if key.startswith("speech_top_layers."):  # already fine-tuned layers keep their place from the top
-                _, index, rest = key.split(".", 2)
-                key = f"speech_top_layers.{int(index) + added}.{rest}"
-            state[key] = value
-        return self._grown(state, trainable_text_layers=n_top)
-
-    def with_adapter_layers(self, n_layers: int) -> "SealModel":
-        """This model with `n_layers` transformer layers in its speech adapter. New layers start
-        as the identity (zeroed residual branches), so a warm start computes exactly what this
-        model does until training moves them."""
-        if n_layers < self.config.adapter_layers:
-            raise ValueError(f"cannot drop adapter layers ({self.config.adapter_layers} -> {n_layers})")
-        return self._grown(self.trained_state(), adapter_layers=n_layers)
-
-    def with_full_vocab(self) -> "SealModel":
-        """This model with its CTC "other" class split over every rare word piece. The split
-        starts uniform and P(other) is unchanged, so every frequent piece, blank, and the
-        embedding keep their values until training moves them (the greedy reading of a rare
-        piece changes from nothing to one arbitrary rare piece)."""
-        return self._grown(self.trained_state(), ctc_full_vocab=True)
-
-    def with_speech_projection(self) -> "SealModel":
-        """A legacy checkpoint (one trained layer on both towers) moved to the stock text tower:
-        the text side drops the layer, and the speech side starts from the identity, since the
-        two towers' pooled vectors were trained to meet before that layer."""
-        state = {k: v for k, v in self.trained_state().items() if not k.startswith("projection.")}
-        return self._grown(state, projection="speech")
-
-    def _grown(self, state: dict[str, torch.Tensor], **changes) -> "SealModel":
-        """A model with `changes` to this config, loaded with `state`; the parameters the state
-        lacks keep their fresh, function-preserving initialisation."""
-        config = type(self.config)(**{**asdict(self.config), **changes})
-        grown = type(self)(config, self.speech_encoder, self.text_encoder)
-        grown.load_state_dict(state, strict=False)
-        return grown.to(self.device)
-
     def trained_state(self) -> dict[str, torch.Tensor]:
         """Only what training changes: adapter, CTC head, shared layer, fine-tuned text layers."""
         keep = ("adapter.", "projection.", "speech_top_layers.")
         return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if k.startswith(keep)}
-
-    def save(self, folder: str | Path) -> Path:
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2))
-        save_file(self.trained_state(), str(folder / WEIGHTS_FILE))
-        return folder
-
-    @staticmethod
-    def save_half_precision(src: str | Path, dst: str | Path) -> None:
-        """Write a weights file as float16: the shipped copy lives in git, where float32 doubled it
-        past 50 MB. `load` copies it into the float32 parameters, so the model still runs in float32."""
-        from safetensors.torch import load_file, save_file
-
-        save_file({k: v.half().contiguous() for k, v in load_file(str(src)).items()}, str(dst))
-
-    @classmethod
-    def load(
-        cls, folder: str | Path, whisper_dir: str | Path, text_dir: str | Path,
-        device: str | torch.device = "cpu", with_speech_encoder: bool = True,
-    ) -> "SealModel":
-        """Load trained weights onto the base models, refusing base models they were not trained on.
-        Training on cached Whisper features passes `with_speech_encoder=False`: the Whisper
-        weights are still fingerprinted but not built."""
-        from safetensors.torch import load_file
-
-        folder = Path(folder)
-        config = config_from_dict(json.loads((folder / CONFIG_FILE).read_text()))
-        for label, path, expected in (
-            ("Whisper", whisper_dir, config.whisper_fingerprint),
-            ("text encoder", text_dir, config.text_encoder_fingerprint),
-        ):
-            actual = fingerprint(path)
-            if actual != expected:
-                raise ValueError(
-                    f"checkpoint {folder} was trained on a different {label} "
-                    f"(fingerprint {expected}, got {actual} from {path}); retrain or point at the matching model"
-                )
-        speech = WhisperSpeechEncoder(whisper_dir) if with_speech_encoder else None
-        model = cls(config, speech, TextEncoder(text_dir))
-        weights = {}
-        for key, value in load_file(str(folder / WEIGHTS_FILE)).items():
-            for old, new in LEGACY_KEYS.items():
-                key = new + key[len(old):] if key.startswith(old) else key
-            weights[key] = value
-        missing, unexpected = model.load_state_dict(weights, strict=False)
-        expected_keys = set(model.trained_state())
-        if unexpected or expected_keys & set(missing):
-            raise ValueError(f"checkpoint {folder} does not match its config (missing {sorted(expected_keys & set(missing))[:3]}, unexpected {unexpected[:3]})")
-        if torch.device(device).type == "cuda":
-            use_exact_float32()  # callers that pass "cuda" directly get CPU-matching results too
-        return model.to(device).eval()
 
     @property
     def device(self) -> torch.device:
@@ -472,10 +301,8 @@ class SealModel(nn.Module):
         """16 kHz mono float arrays -> (n, d) float32, L2-normalised; batches grouped by length."""
         if self.speech_encoder is None:
             raise RuntimeError("this model was built without a Whisper encoder (features-only training)")
-        order = np.argsort([len(w) for w in waveforms])
         out = np.zeros((len(waveforms), self.config.text_dim), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in length_sorted_batches(waveforms, batch_size):
             mel, lengths = self.speech_encoder.log_mel([waveforms[i] for i in idx])
             states, mask = self.speech_encoder(mel, lengths)
             out[idx] = self.speech_forward(states, mask).embedding.float().cpu().numpy()
@@ -514,9 +341,7 @@ class SealModel(nn.Module):
 
     @torch.inference_mode()
     def embed_text(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        order = np.argsort([-len(t) for t in texts])
         out = np.zeros((len(texts), self.config.text_dim), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in length_sorted_batches(texts, batch_size, longest_first=True):
             out[idx] = self.text_forward([texts[i] for i in idx]).float().cpu().numpy()
         return out

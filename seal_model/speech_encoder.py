@@ -14,7 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-SAMPLE_RATE = 16000
+from seal_model.audio import SAMPLE_RATE, WHISPER_SECONDS
+from seal_model.batching import length_sorted_batches
+
 HOP = 160  # mel hop length: 100 frames per second
 
 
@@ -31,7 +33,7 @@ def key_padding_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 class WhisperSpeechEncoder(nn.Module):
     """Log-mel front end + Whisper encoder on trimmed, batch-invariant input."""
 
-    def __init__(self, model_dir: str | Path, max_seconds: float = 30.0):
+    def __init__(self, model_dir: str | Path, max_seconds: float = WHISPER_SECONDS):
         super().__init__()
         from transformers import WhisperFeatureExtractor, WhisperModel
 
@@ -91,10 +93,8 @@ class WhisperSpeechEncoder(nn.Module):
     @torch.inference_mode()
     def encode(self, waveforms: list[np.ndarray], batch_size: int = 16) -> list[np.ndarray]:
         """Per-clip float32 arrays (frames, d) of real length; batches grouped by length."""
-        order = np.argsort([len(w) for w in waveforms])
         out: list[np.ndarray] = [np.zeros(0)] * len(waveforms)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in length_sorted_batches(waveforms, batch_size):
             mel, lengths = self.log_mel([waveforms[i] for i in idx])
             hidden, mask = self(mel, lengths)
             for row, i in enumerate(idx):

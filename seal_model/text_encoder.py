@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from seal_model.batching import length_sorted_batches
+
 
 def _read_json(path: Path, empty: dict | list | None = None) -> dict | list:
     return json.loads(path.read_text()) if path.is_file() else ({} if empty is None else empty)
@@ -77,10 +79,8 @@ class TextEncoder(nn.Module):
     @torch.inference_mode()
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """L2-normalised float32 embeddings, (n, dim). Sorted by length so padding stays small."""
-        order = np.argsort([-len(t) for t in texts])
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in length_sorted_batches(texts, batch_size, longest_first=True):
             vectors = nn.functional.normalize(self.forward_features([texts[i] for i in idx]), dim=-1)
             out[idx] = vectors.float().cpu().numpy()
         return out

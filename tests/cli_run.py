@@ -45,8 +45,8 @@ class CliResult:
 
 
 def run_cli(*args: str, timeout: float = 600, **env: str) -> CliResult:
-    """`python -m rag_app.cli ARGS` with extra environment `env` and a fixed console."""
+    """`python -m cli.main ARGS` with extra environment `env` and a fixed console."""
     base = {k: v for k, v in os.environ.items() if k not in FORCES_A_TERMINAL}
-    done = subprocess.run([sys.executable, "-m", "rag_app.cli", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
                           env={**base, **env, **STABLE_CONSOLE}, timeout=timeout)
     return CliResult(done.returncode, _ANSI.sub("", done.stdout), _ANSI.sub("", done.stderr))

@@ -133,13 +133,13 @@ def chroma_server(tmp_path_factory):
     """A real Chroma server (`chroma run` from the pip package) on 127.0.0.1."""
     import chromadb
 
+    from deploy.launcher import chroma_command
+
     port = _free_port()
     chroma = Path(sys.executable).parent / "chroma"
     log = open(tmp_path_factory.mktemp("chroma-log") / "server.log", "w")
-    process = subprocess.Popen(
-        [str(chroma), "run", "--path", str(tmp_path_factory.mktemp("chroma-server")), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
+    process = subprocess.Popen(chroma_command(chroma, tmp_path_factory.mktemp("chroma-server"), port),
+                               stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:

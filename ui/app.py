@@ -14,6 +14,7 @@ from rag_app.pipeline import Pipeline
 from rag_app.settings import Settings
 from ui.chat import build_chat_page
 from ui.knowledge import build_knowledge_page
+from ui.ops import add_ops_routes
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 KB_PATH = "/kb"
@@ -46,6 +47,7 @@ def create_app(pipeline: Pipeline, settings: Settings):
     knowledge = build_knowledge_page(pipeline.kb, settings.ui_max_upload_mb).queue(max_size=settings.ui_queue_size)
     app = FastAPI(title="seal-rag")
     limit = int(settings.ui_max_upload_mb * 1024 * 1024)  # bytes
+    add_ops_routes(app, pipeline, {"chat": chat, "kb": knowledge})  # /metrics, /healthz: before the mount at /
 
     @app.get("/kb", include_in_schema=False)
     def kb_slash() -> RedirectResponse:

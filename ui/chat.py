@@ -11,6 +11,7 @@ from knowledge_base.store import KnowledgeBaseError
 from rag_app.audio import AudioError, audio_seconds
 from rag_app.pipeline import Pipeline
 from rag_app.speak import reply_voice_available, speak
+from rag_app.trace import EventKind
 from rag_app.vad import NoSpeechError
 from ui.render import TURN_COLUMNS, latency_chart_html, passages_html, turn_row
 from ui.status import status_markdown
@@ -43,31 +44,31 @@ def respond(pipeline: Pipeline, audio_path: str | None, typed: str, mode: str, s
     chat.append({"role": "assistant", "content": "…"})
     try:
         for kind, data in _turn(pipeline, source, typed, primary, history):
-            if kind == "heard":
+            if kind == EventKind.HEARD:
                 heard = data
                 chat[-2] = {"role": "user", "content": f"(spoken) {data}" if primary != "text" else data}
-            elif kind == "passages":
+            elif kind == EventKind.PASSAGES:
                 passages = data
                 yield chat, passages_html(passages, f"Sources ({primary.upper()})"), gr.skip(), gr.skip(), "", None, history, turns
-            elif kind == "token":
+            elif kind == EventKind.TOKEN:
                 answer += data
                 chat[-1] = {"role": "assistant", "content": answer}
                 yield chat, gr.skip(), gr.skip(), gr.skip(), "", None, history, turns
-            elif kind == "citations":  # shown under the answer, kept out of the history and the spoken reply
+            elif kind == EventKind.CITATIONS:  # shown under the answer, kept out of the history and the spoken reply
                 chat[-1] = {"role": "assistant", "content": f"{answer}\n\n*{data.label()}*"}
-            elif kind == "notice":
+            elif kind == EventKind.NOTICE:
                 notice = data
-            elif kind == "trace":
+            elif kind == EventKind.TRACE:
                 traces.append(data)
         sources = passages_html(passages, f"Sources ({primary.upper()})")
         if mode == "both" and primary == "seal":
             asr_passages, asr_heard = [], ""
             for kind, data in _turn(pipeline, source, "", "asr", history, generate=False):
-                if kind == "passages":
+                if kind == EventKind.PASSAGES:
                     asr_passages = data
-                elif kind == "heard":
+                elif kind == EventKind.HEARD:
                     asr_heard = data
-                elif kind == "trace":
+                elif kind == EventKind.TRACE:
                     traces.append(data)
             sources = (f"<div style='display:flex;gap:1em'><div style='flex:1'>{sources}</div><div style='flex:1'>"
                        f"{passages_html(asr_passages, 'Sources (ASR: ' + asr_heard + ')')}</div></div>")
@@ -107,9 +108,9 @@ def _decoder_reads(path: str) -> bool:
 def question_audio(**kwargs) -> gr.Audio:
     """`gr.Audio` that hands the handlers every file that arrives.
 
-    Gradio converts any non-WAV upload with ffmpeg before a handler runs, and when it cannot (no
-    ffmpeg, or not audio at all) the event failed with a bare error and the page said nothing.
-    Files our decoder reads (WAV, FLAC, OGG, MP3) now pass as they are, other files are still
+    Gradio converts any non-WAV upload with ffmpeg before a handler runs; when it cannot (no
+    ffmpeg, or not audio at all) the event fails with a bare error and the page says nothing.
+    So files our decoder reads (WAV, FLAC, OGG, MP3) pass as they are, other files are still
     offered to Gradio's conversion, and what neither can read reaches `audio_notice` and the
     pipeline, which say what is wrong with it. (The instance's preprocess is wrapped rather than
     subclassed: Gradio writes a .pyi stub beside any module that defines a component class.)

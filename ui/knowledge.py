@@ -77,7 +77,7 @@ def build_knowledge_page(kb: KnowledgeBase, max_upload_mb: float) -> gr.Blocks:
                 report = gr.Markdown(elem_id="kb-report")
         table = gr.Dataframe(headers=SOURCE_COLUMNS, label="Sources", interactive=False, elem_id="kb-sources")
         with gr.Row():
-            victim = gr.Dropdown(label="Source", choices=[], elem_id="kb-delete-choice")
+            source_choice = gr.Dropdown(label="Source", choices=[], elem_id="kb-delete-choice")
             sure = gr.Checkbox(label="Yes, delete it", value=False, elem_id="kb-delete-confirm")
             delete = gr.Button("Delete source", variant="stop", elem_id="kb-delete")
         with gr.Row():
@@ -88,10 +88,10 @@ def build_knowledge_page(kb: KnowledgeBase, max_upload_mb: float) -> gr.Blocks:
         def on_ingest(paths, progress=gr.Progress()):
             return ingest_files(kb, paths, progress)
 
-        ingest.click(on_ingest, files, [report, table, stats, victim], concurrency_id="ingest", concurrency_limit=1)
-        delete.click(lambda name, confirmed: delete_source(kb, name, confirmed), [victim, sure],
-                     [report, table, stats, victim, sure])
-        find.click(lambda q: search(kb, q), query, found)
+        ingest.click(on_ingest, files, [report, table, stats, source_choice], concurrency_id="ingest", concurrency_limit=1)
+        delete.click(lambda name, confirmed: delete_source(kb, name, confirmed), [source_choice, sure],
+                     [report, table, stats, source_choice, sure])
+        find.click(lambda q: search(kb, q), query, found, api_name="search")  # a stable name for HTTP clients
         query.submit(lambda q: search(kb, q), query, found)
-        page.load(lambda: (sources_table(kb), stats_markdown(kb), gr.update(choices=_names(kb))), None, [table, stats, victim])
+        page.load(lambda: (sources_table(kb), stats_markdown(kb), gr.update(choices=_names(kb))), None, [table, stats, source_choice])
     return page

@@ -5,13 +5,12 @@ from __future__ import annotations
 from html import escape
 
 from knowledge_base.store import Passage
-from rag_app.pipeline import Trace
+from rag_app.trace import ANSWER_STAGES, Stage, Trace
 
-# Stage order of a turn and the colour each gets in the latency chart.
 STAGE_COLOURS = {
-    "decode": "#8da0cb", "vad": "#a6d854", "speech_embedding": "#e78ac3", "transcription": "#fc8d62",
-    "text_embedding": "#66c2a5", "search": "#ffd92f", "prompt": "#e5c494", "first_token": "#b3b3b3",
-    "generation": "#80b1d3",
+    Stage.DECODE: "#8da0cb", Stage.VAD: "#a6d854", Stage.SPEECH_EMBEDDING: "#e78ac3", Stage.TRANSCRIPTION: "#fc8d62",
+    Stage.TEXT_EMBEDDING: "#66c2a5", Stage.SEARCH: "#ffd92f", Stage.PROMPT: "#e5c494", Stage.FIRST_TOKEN: "#b3b3b3",
+    Stage.GENERATION: "#80b1d3",
 }
 
 
@@ -54,7 +53,7 @@ def latency_chart_html(traces: list[Trace]) -> str:
 
 def turn_row(number: int, trace: Trace, heard: str) -> list:
     """A row of the running table of past turns."""
-    speech_to_passages = sum(ms for stage, ms in trace.stages_ms.items() if stage not in ("prompt", "first_token", "generation"))
+    speech_to_passages = sum(ms for stage, ms in trace.stages_ms.items() if stage not in ANSWER_STAGES)
     return [number, trace.mode, heard[:60], round(speech_to_passages), round(trace.first_token_ms or 0), round(trace.total_ms)]
 
 

@@ -7,7 +7,7 @@ from rag_app.pipeline import Pipeline
 def status_markdown(pipeline: Pipeline, settings) -> str:
     config = getattr(pipeline.seal, "config", None)
     llm = pipeline.llm
-    llm_line = llm.health() if llm is not None and hasattr(llm, "health") else "none (retrieval only)"
+    llm_line = llm.health() if llm is not None else "none (retrieval only)"
     try:
         chunks = f"{pipeline.kb.collection.count()} chunks"
     except Exception as exc:  # noqa: BLE001 - a down Chroma server is a status to show

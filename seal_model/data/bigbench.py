@@ -14,16 +14,20 @@ import hashlib
 import json
 import re
 import tarfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+
+from seal_model.jsonl import read_jsonl, write_jsonl
 
 TASKS = "bigbench-1.0.0/bigbench/benchmark_tasks/{}/task.json"
 SPLITS = (("test", 0.10), ("dev", 0.05), ("train", 0.85))
 
 
 @dataclass
-class Passage:
+class CorpusPassage:
+    """A training-corpus row (with its split); `knowledge_base.store.Passage` is a search hit."""
+
     id: str
     text: str
     title: str = ""
@@ -105,16 +109,16 @@ def _vitaminc(examples: list[dict]) -> Iterator[tuple[str, str]]:
         yield title.strip(), sentence
 
 
-def read_bigbench(sdist: str | Path) -> tuple[list[Passage], list[Question]]:
+def read_bigbench(sdist: str | Path) -> tuple[list[CorpusPassage], list[Question]]:
     """All passages (deduplicated by text) and questions with their gold passage ids."""
-    passages: dict[str, Passage] = {}
+    passages: dict[str, CorpusPassage] = {}
     questions: dict[str, Question] = {}
 
     def add_passage(text: str, source: str, title: str = "") -> str:
         text = detokenize(text)
         pid = stable_id(text)
         if pid not in passages:
-            passages[pid] = Passage(pid, text, title, source, split_of(text))
+            passages[pid] = CorpusPassage(pid, text, title, source, split_of(text))
         return pid
 
     def add_question(text: str, pid: str, source: str) -> None:
@@ -132,20 +136,6 @@ def read_bigbench(sdist: str | Path) -> tuple[list[Passage], list[Question]]:
             if len(sentence.split()) >= 5:
                 add_passage(sentence, "vitaminc", detokenize(title))
     return list(passages.values()), list(questions.values())
-
-
-def write_jsonl(path: Path, rows) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as fh:
-        for row in rows:
-            fh.write(json.dumps(asdict(row) if hasattr(row, "__dataclass_fields__") else row) + "\n")
-    tmp.replace(path)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with open(path) as fh:
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 SDIST = "bigbench-1.0.0.tar.gz"

@@ -19,9 +19,10 @@ from typing import Callable
 
 import soundfile as sf
 
+from seal_model.audio import SAMPLE_RATE
 from seal_model.data.augment import babble, clip_rng, colored_noise, mix_at_snr, sox_effects
-from seal_model.data.bigbench import read_jsonl
-from seal_model.data.voices import HELD_OUT_VOICES, NEVER_TRAINED, TRAIN_VOICES, synthesize, synthesize_many
+from seal_model.jsonl import JsonlError, iter_jsonl, read_jsonl
+from seal_model.voices import HELD_OUT_VOICES, NEVER_TRAINED, TRAIN_VOICES, synthesize, synthesize_many
 
 WRITTEN_SETS = Path(__file__).parent / "sets"
 WRITTEN_VOICES = ("piper:joe", "hibari:heart", "flite:slt", "festival:slt")
@@ -55,16 +56,13 @@ def _lines(path: Path):
     if not path.is_file():
         raise EvalSetError(f"{path} is missing")
     with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise EvalSetError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise EvalSetError(f"{path}:{number}: expected a JSON object")
-            yield number, row
+        try:
+            for number, row in iter_jsonl(fh):
+                if not isinstance(row, dict):
+                    raise EvalSetError(f"{path}:{number}: expected a JSON object")
+                yield number, row
+        except JsonlError as exc:
+            raise EvalSetError(f"{path}:{exc.line}: {exc.reason}") from exc
 
 
 def load_eval_set(folder: str | Path) -> EvalSet:
@@ -98,7 +96,7 @@ def load_eval_set(folder: str | Path) -> EvalSet:
 def _write_clip(path: Path, audio) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.flac")
-    sf.write(tmp, audio, 16000, format="FLAC")
+    sf.write(tmp, audio, SAMPLE_RATE, format="FLAC")
     tmp.replace(path)
 
 

@@ -28,9 +28,10 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
+from seal_model.audio import SAMPLE_RATE
 from seal_model.data.augment import apply_augmentation, clip_rng, draw_augmentation
-from seal_model.data.bigbench import read_jsonl
-from seal_model.data.voices import FESTIVAL_TRAIN_VOICES, TRAIN_VOICES, synthesize_many
+from seal_model.jsonl import read_jsonl
+from seal_model.voices import FESTIVAL_TRAIN_VOICES, TRAIN_VOICES, synthesize_many
 
 SHARD_SIZE = 256
 FLITE_VOICES = tuple(v for v in TRAIN_VOICES if v.startswith("flite:"))
@@ -235,7 +236,7 @@ def build_speech_cache(
         _write_shard(path, chunk, features)
         written += 1
         done = len(cached_shards(cache_dir))
-        seconds = sum(len(w) for w in waves) / 16000
+        seconds = sum(len(w) for w in waves) / SAMPLE_RATE
         log(
             f"shard {index}/{total} ({done} done): {len(chunk)} clips, {seconds / 60:.1f} min audio, "
             f"tts {synth_s:.0f}s, whisper {time.perf_counter() - start - synth_s:.0f}s"

@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deploy.launcher import VLLM_ENV, vllm_command
 from knowledge_base.store import KnowledgeBase, open_client
 from rag_app.llm import OpenAICompatibleLLM
 from rag_app.model_store import load_seal_model, resolve_model_dir
 from rag_app.pipeline import Pipeline
 from rag_app.vad import SileroVAD
-from seal_model.data.voices import synthesize
+from seal_model.voices import synthesize
 from tests.conftest import _free_port, wait_for_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,12 +34,9 @@ def vllm_server(settings, tmp_path_factory):
     port = _free_port()
     log_path = tmp_path_factory.mktemp("vllm") / "server.log"
     log = open(log_path, "w")
-    process = subprocess.Popen(
-        # the same server as `vllm serve` (see the Makefile's vllm-serve for why it is started this way)
-        [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", str(resolve_model_dir(settings, "llm")),
-         "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "2048",
-         "--dtype", "float32", "--enforce-eager"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"},
+    process = subprocess.Popen(  # the server `seal-rag deploy local` starts (see vllm_command for why this way)
+        vllm_command(VLLM_PYTHON, resolve_model_dir(settings, "llm"), port),
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **VLLM_ENV},
     )
     url = f"http://127.0.0.1:{port}/v1"
 

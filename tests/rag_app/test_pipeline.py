@@ -18,7 +18,7 @@ from rag_app.llm import LocalLLM, OpenAICompatibleLLM
 from rag_app.model_store import load_seal_model, resolve_model_dir
 from rag_app.pipeline import Pipeline
 from rag_app.vad import NoSpeechError, SileroVAD
-from seal_model.data.voices import synthesize
+from seal_model.voices import synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_QUESTIONS = [json.loads(line) for line in open(ROOT / "knowledge_base" / "sample_questions.jsonl")]
@@ -179,7 +179,7 @@ def test_seal_retrieval_floor_on_sample_questions(seal, sample_kb):
 
 def test_bench_turn_measures_both_modes_on_the_same_clips(settings, seal, sample_kb, vad):
     from rag_app.asr import WhisperTranscriber
-    from rag_app.bench import bench_turn
+    from evaluation.bench import bench_turn
 
     transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"))
     pipeline = Pipeline(seal, sample_kb, None, vad, transcriber, top_k=3)

@@ -6,7 +6,7 @@ import numpy as np
 from seal_model.data.augment import (
     Augmentation, apply_augmentation, clip_rng, colored_noise, draw_augmentation, mix_at_snr,
 )
-from seal_model.data.voices import synthesize
+from seal_model.voices import synthesize
 
 CLIP = synthesize("flite:awb", "who designed the sagrada familia in barcelona")
 OTHER = synthesize("espeak:en-us+m3:150", "a second speaker talks in the same room")

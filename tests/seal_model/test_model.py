@@ -7,8 +7,9 @@ import torch
 
 from rag_app.model_store import resolve_model_dir
 from rag_app.settings import replace
-from seal_model.data.voices import synthesize
-from seal_model.model import SealModel
+from seal_model.voices import synthesize
+from seal_model.checkpoint import load_checkpoint, new_model, save_checkpoint
+from seal_model.growth import with_adapter_layers, with_trainable_text_layers
 from seal_model.speech_encoder import WhisperSpeechEncoder
 
 QUESTIONS = [
@@ -34,7 +35,7 @@ def waves():
 @pytest.fixture(scope="module", params=["ctc", "conv"])
 def model(request, dirs):
     torch.manual_seed(0)
-    return SealModel.from_base_models(*dirs, length_adapter=request.param, ctc_vocab=list(range(1000, 1500))).eval()
+    return new_model(*dirs, length_adapter=request.param, ctc_vocab=list(range(1000, 1500))).eval()
 
 
 def test_embedding_shapes_and_norms(model, waves):
@@ -73,10 +74,10 @@ def test_trimmed_encoder_is_whisper_at_full_length(dirs, waves):
 def test_save_load_round_trip(model, dirs, waves, tmp_path):
     with torch.no_grad():
         model.adapter.conv.weight.mul_(1.5)  # make sure trained weights, not defaults, travel
-    model.save(tmp_path / "ckpt")
+    save_checkpoint(model, tmp_path / "ckpt")
     files = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
     assert files == ["config.json", "model.safetensors"]
-    loaded = SealModel.load(tmp_path / "ckpt", *dirs)
+    loaded = load_checkpoint(tmp_path / "ckpt", *dirs)
     np.testing.assert_allclose(loaded.embed_speech(waves), model.embed_speech(waves), atol=1e-5)
     np.testing.assert_allclose(loaded.embed_text(["a question"]), model.embed_text(["a question"]), atol=1e-6)
     # only the trained parts are stored: far smaller than the base models
@@ -84,35 +85,35 @@ def test_save_load_round_trip(model, dirs, waves, tmp_path):
 
 
 def test_loading_on_other_base_models_is_refused(model, dirs, settings, tmp_path):
-    model.save(tmp_path / "ckpt")
+    save_checkpoint(model, tmp_path / "ckpt")
     other_whisper = resolve_model_dir(settings, "whisper")  # base, not tiny.en
     with pytest.raises(ValueError, match="different Whisper"):
-        SealModel.load(tmp_path / "ckpt", other_whisper, dirs[1])
+        load_checkpoint(tmp_path / "ckpt", other_whisper, dirs[1])
 
 
 def test_adding_fine_tuned_text_layers_starts_from_the_same_function(model, waves):
-    one = model.with_trainable_text_layers(1)
+    one = with_trainable_text_layers(model, 1)
     with torch.no_grad():
         one.speech_top_layers[0].output.dense.bias.add_(0.05)  # as if stage 2 had moved it
-    two = one.with_trainable_text_layers(2)
+    two = with_trainable_text_layers(one, 2)
     assert len(two.speech_top_layers) == 2 and two.config.trainable_text_layers == 2
     assert all(p.requires_grad for p in two.speech_top_layers.parameters())
     # the layer fine-tuned before is still the top one; the new copy is MiniLM's own
     assert torch.equal(two.speech_top_layers[1].output.dense.bias, one.speech_top_layers[0].output.dense.bias)
     np.testing.assert_allclose(two.eval().embed_speech(waves), one.eval().embed_speech(waves), atol=1e-5)
-    np.testing.assert_allclose(model.with_trainable_text_layers(2).eval().embed_speech(waves), model.embed_speech(waves), atol=1e-5)
+    np.testing.assert_allclose(with_trainable_text_layers(model, 2).eval().embed_speech(waves), model.embed_speech(waves), atol=1e-5)
     with pytest.raises(ValueError, match="cannot drop"):
-        two.with_trainable_text_layers(1)
+        with_trainable_text_layers(two, 1)
 
 
 def test_a_model_for_cached_features_skips_whisper_but_not_its_width(dirs):
-    without = SealModel.from_base_models(*dirs, with_speech_encoder=False, length_adapter="ctc")
+    without = new_model(*dirs, with_speech_encoder=False, length_adapter="ctc")
     assert without.speech_encoder is None
-    assert without.config == SealModel.from_base_models(*dirs, length_adapter="ctc").config
+    assert without.config == new_model(*dirs, length_adapter="ctc").config
 
 
 def test_adapter_layers_start_as_identity_then_keep_batches_independent(model, waves, tmp_path, dirs):
-    deeper = model.with_adapter_layers(2).eval()
+    deeper = with_adapter_layers(model, 2).eval()
     assert deeper.config.adapter_layers == 2 and len(deeper.adapter.layers) == 2
     np.testing.assert_allclose(deeper.embed_speech(waves), model.embed_speech(waves), atol=1e-5)
     with torch.no_grad():  # as if training had moved the zeroed residual branches
@@ -124,7 +125,7 @@ def test_adapter_layers_start_as_identity_then_keep_batches_independent(model, w
     alone = deeper.embed_speech([waves[0]])[0]
     assert float(alone @ moved[0]) >= 0.999  # padded frames stay out of the layers' attention
     assert any(k.startswith("adapter.layers.1.") for k in deeper.trained_state())
-    deeper.save(tmp_path / "ckpt")
-    np.testing.assert_allclose(SealModel.load(tmp_path / "ckpt", *dirs).embed_speech(waves), moved, atol=1e-5)
+    save_checkpoint(deeper, tmp_path / "ckpt")
+    np.testing.assert_allclose(load_checkpoint(tmp_path / "ckpt", *dirs).embed_speech(waves), moved, atol=1e-5)
     with pytest.raises(ValueError, match="cannot drop"):
-        deeper.with_adapter_layers(1)
+        with_adapter_layers(deeper, 1)

@@ -14,9 +14,11 @@ import pytest
 
 from seal_model.card import data_stats, write_card
 from seal_model.data.speech_cache import build_speech_cache, cached_shards, load_shards, parse_shard_spec, run_shard_paths
-from seal_model.model import SealModel
 from seal_model.speech_encoder import WhisperSpeechEncoder
-from seal_model.train import TrainConfig, collate, cosent, ctc_phase_steps, pick_hard_negatives, train
+from seal_model.checkpoint import load_checkpoint, new_model
+from seal_model.data.training_data import collate, pick_hard_negatives
+from seal_model.losses import cosent
+from seal_model.train import TrainConfig, ctc_phase_steps, train
 from tests.conftest import write_tiny_corpus
 
 
@@ -55,7 +57,7 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     align = [float(r["align"]) for r in rows if r["stage"] == "1"]
     assert np.mean(align[-8:]) < 0.7 * np.mean(align[:8])
     assert (tmp_path / "run" / "loss.png").stat().st_size > 10_000
-    model = SealModel.load(checkpoint, whisper_dir, text_dir)
+    model = load_checkpoint(checkpoint, whisper_dir, text_dir)
     assert model.config.length_adapter == "ctc" and len(model.config.ctc_vocab) <= 200
 
     # Resuming with a longer stage 2 continues from the saved step and keeps the CTC classes.
@@ -77,7 +79,7 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     steps_run = {name: json.loads((tmp_path / name / "train_config.json").read_text())["steps_run"] for name in ("run", "warm")}
     assert steps_run == {"run": {"ctc_warmup": 15, "stage1": 30, "stage2": 14}, "warm": {"ctc_warmup": 0, "stage1": 0, "stage2": 4}}
     assert set(json.loads((tmp_path / "warm" / "start_dev.json").read_text())) >= {"dev_top1", "dev_median_rank"}
-    before, after = SealModel.load(checkpoint, whisper_dir, text_dir), SealModel.load(warm_checkpoint, whisper_dir, text_dir)
+    before, after = load_checkpoint(checkpoint, whisper_dir, text_dir), load_checkpoint(warm_checkpoint, whisper_dir, text_dir)
     assert after.config == before.config  # conv_stride 8 above is ignored: the checkpoint decides
     moved = [k for k, v in after.trained_state().items() if not torch.equal(v, before.trained_state()[k])]
     assert moved
@@ -91,7 +93,7 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     from safetensors.torch import load_file
 
     assert {v.dtype for v in load_file(str(tmp_path / "shipped" / "model.safetensors")).values()} == {torch.float16}
-    shipped = SealModel.load(tmp_path / "shipped", whisper_dir, text_dir, with_speech_encoder=False)
+    shipped = load_checkpoint(tmp_path / "shipped", whisper_dir, text_dir, with_speech_encoder=False)
     with torch.inference_mode():
         pairs = [(m.speech_forward(*collate(clips[:6])).embedding, m.embed_text(["who owns the hotel", "a passage"]))
                  for m in (after, shipped)]
@@ -104,7 +106,7 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     deeper = TrainConfig(**{**warm.__dict__, "run_dir": str(tmp_path / "deeper"), "trainable_text_layers": 1,
                             "stage2_steps": 2, "eval_every": 2, "cosent_weight": 0.0, "sentence_queries": True})
     messages: list[str] = []
-    deeper_model = SealModel.load(train(deeper, log=messages.append), whisper_dir, text_dir)
+    deeper_model = load_checkpoint(train(deeper, log=messages.append), whisper_dir, text_dir)
     assert any("16 spoken questions, 24 stage-2 queries" in m for m in messages), messages
     assert deeper_model.config.trainable_text_layers == 1
     minilm_top = deeper_model.text_encoder.transformer.encoder.layer[-1].state_dict()
@@ -114,7 +116,7 @@ def test_tiny_training_run_lowers_the_loss(settings, tmp_path):
     # layers run): they come first, move only the CTC path, and the start is measured before them.
     ctc_first = TrainConfig(**{**warm.__dict__, "run_dir": str(tmp_path / "ctc"), "stage0_steps": 3,
                                "stage2_steps": 0, "cosent_weight": 0.0, "eval_every": 3})
-    ctc_model = SealModel.load(train(ctc_first, log=lambda _m: None), whisper_dir, text_dir)
+    ctc_model = load_checkpoint(train(ctc_first, log=lambda _m: None), whisper_dir, text_dir)
     assert [r["stage"] for r in csv.DictReader(open(tmp_path / "ctc" / "loss.csv"))] == ["0"] * 3
     assert json.loads((tmp_path / "ctc" / "train_config.json").read_text())["steps_run"]["ctc_warmup"] == 3
     assert (tmp_path / "ctc" / "start_dev.json").exists()
@@ -180,11 +182,11 @@ def test_compressed_shard_is_read_not_mapped(tmp_path):
 def test_text_targets_are_computed_without_dropout(settings, tmp_path):
     """Training puts the whole model in train mode; the frozen text encoder's target vectors
     must still be its deterministic output, not a dropout sample."""
-    from seal_model.train import pooled_text_vectors
+    from seal_model.data.training_data import pooled_text_vectors
 
     whisper_dir = resolve_model_dir(replace(settings, whisper="tiny.en"), "whisper")
     text_dir = resolve_model_dir(settings, "text_encoder")
-    model = SealModel.from_base_models(whisper_dir, text_dir, with_speech_encoder=False).train()
+    model = new_model(whisper_dir, text_dir, with_speech_encoder=False).train()
     texts = ["who wrote the novel middlemarch", "the eiffel tower was built in paris"]
     vectors = pooled_text_vectors(model, texts, tmp_path / "vectors.npz", log=lambda _m: None)
     got = nn.functional.normalize(torch.from_numpy(np.stack([vectors[t] for t in texts])), dim=-1).numpy()

@@ -9,9 +9,11 @@ import torch
 
 from rag_app.model_store import resolve_model_dir
 from rag_app.settings import replace
-from seal_model.data.voices import synthesize
-from seal_model.model import SealModel, config_from_dict, rare_word_pieces
-from seal_model.train import ctc_classes, ctc_loss
+from seal_model.voices import synthesize
+from seal_model.checkpoint import config_from_dict, load_checkpoint, new_model, save_checkpoint
+from seal_model.growth import with_speech_projection
+from seal_model.losses import ctc_classes, ctc_loss
+from seal_model.model import rare_word_pieces
 
 NAME = "ljubljana"  # one word piece of MiniLM's vocabulary, far outside the 8,000 most frequent
 
@@ -25,7 +27,7 @@ def dirs(settings):
 
 
 def test_rare_pieces_cover_the_vocabulary_without_specials(dirs):
-    model = SealModel.from_base_models(*dirs, ctc_vocab=list(range(1000, 1500)), ctc_full_vocab=True)
+    model = new_model(*dirs, ctc_vocab=list(range(1000, 1500)), ctc_full_vocab=True)
     tokenizer = model.text_encoder.tokenizer
     classes = model.ctc_ids[1:].tolist()
     assert len(classes) == len(set(classes))
@@ -40,7 +42,7 @@ def test_a_name_outside_the_frequent_pieces_can_be_learned_and_read(dirs):
     no row of its own; the old head could only ever say "other" there."""
     torch.manual_seed(0)
     frequent = list(range(1000, 1500))
-    model = SealModel.from_base_models(*dirs, ctc_vocab=frequent, ctc_full_vocab=True)
+    model = new_model(*dirs, ctc_vocab=frequent, ctc_full_vocab=True)
     clip = synthesize("flite:awb", "the city of ljubljana")
     mel, lengths = model.speech_encoder.log_mel([clip])
     states, mask = model.speech_encoder(mel, lengths)
@@ -59,14 +61,14 @@ def test_a_name_outside_the_frequent_pieces_can_be_learned_and_read(dirs):
         reading = model.read(model.speech_forward(states, mask))[0]
     assert NAME in reading.split(), reading
 
-    legacy = SealModel.from_base_models(*dirs, ctc_vocab=frequent, ctc_full_vocab=False)
+    legacy = new_model(*dirs, ctc_vocab=frequent, ctc_full_vocab=False)
     assert model.text_encoder.tokenizer.convert_tokens_to_ids(NAME) not in legacy.ctc_ids.tolist()
 
 
 def test_characters_the_tokenizer_cannot_spell_keep_the_loss_finite(dirs):
     """[UNK] has no CTC class in a full-vocabulary head; it is left out of the target rather
     than mapped past the last class (which made the loss NaN in a real run)."""
-    model = SealModel.from_base_models(*dirs, ctc_vocab=list(range(1000, 1500)), ctc_full_vocab=True)
+    model = new_model(*dirs, ctc_vocab=list(range(1000, 1500)), ctc_full_vocab=True)
     text = "the symbol \u2603\u2603 means snow"
     assert model.text_encoder.tokenizer.unk_token_id in model.text_encoder.tokenizer(text)["input_ids"]
     mel, lengths = model.speech_encoder.log_mel([synthesize("flite:awb", "the symbol means snow")])
@@ -82,7 +84,7 @@ def test_text_tower_is_the_stock_encoder(dirs):
     side learned (its projection is trained; the text side has none)."""
     from sentence_transformers import SentenceTransformer
 
-    model = SealModel.from_base_models(*dirs, ctc_vocab=list(range(1000, 1500)), ctc_full_vocab=True)
+    model = new_model(*dirs, ctc_vocab=list(range(1000, 1500)), ctc_full_vocab=True)
     with torch.no_grad():
         model.projection.weight.mul_(1.7).add_(0.01)  # as if trained
     texts = ["Who designed the Sagrada Familia?", "Ljubljana is the capital of Slovenia."]
@@ -93,17 +95,17 @@ def test_text_tower_is_the_stock_encoder(dirs):
 
 def test_legacy_shared_checkpoints_still_load(dirs, tmp_path):
     """Checkpoints from before the stock text tower kept one trained layer on both towers."""
-    model = SealModel.from_base_models(*dirs, ctc_vocab=list(range(1000, 1500)), projection="shared")
+    model = new_model(*dirs, ctc_vocab=list(range(1000, 1500)), projection="shared")
     with torch.no_grad():
         model.projection.weight.mul_(2.0)
-    folder = model.save(tmp_path / "legacy")
+    folder = save_checkpoint(model, tmp_path / "legacy")
     config = json.loads((folder / "config.json").read_text())
     config.pop("projection")
     config["shared_layer"] = True
     (folder / "config.json").write_text(json.dumps(config))
     assert config_from_dict(config).projection == "shared"
-    loaded = SealModel.load(folder, *dirs)
+    loaded = load_checkpoint(folder, *dirs)
     assert loaded.config.projection == "shared"
     assert torch.equal(loaded.projection.weight, model.projection.weight)
-    moved = loaded.with_speech_projection()
+    moved = with_speech_projection(loaded)
     assert moved.config.projection == "speech" and torch.equal(moved.projection.weight, torch.eye(384))

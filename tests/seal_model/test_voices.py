@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from seal_model.data.voices import synthesize
+from seal_model.voices import synthesize
 
 
 @pytest.mark.parametrize("voice", ["piper:joe", "flite:slt", "espeak:en-us+m3:150"])
