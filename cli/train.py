@@ -10,23 +10,26 @@ from typing import Optional
 
 import typer
 
-from cli.common import fail, settings_of
+from cli.common import settings_of, user_errors
 from cli.options import config_options
 from evaluation.variants import Budget
 from rag_app.settings import Settings
 from seal_model.train_config import TrainConfig
 
 
+class NoFeatures(Exception):
+    """The feature cache a run needs is empty; the message says what to run."""
+
+
 def training_paths(settings: Settings, recipe: str = "plain") -> dict[str, str]:
-    """The TrainConfig fields that come from the settings: feature cache, corpus, base models;
-    a missing feature cache ends the command with what to run."""
+    """The TrainConfig fields that come from the settings: feature cache, corpus, base models."""
     from rag_app.model_store import resolve_model_dir
     from seal_model.data.speech_cache import cached_shards, speech_cache_dir
 
     whisper_dir = resolve_model_dir(settings, "whisper")
     cache_dir = speech_cache_dir(settings.data_dir, whisper_dir.name, recipe)
     if not cached_shards(cache_dir):
-        fail(f"no cached features in {cache_dir}: run `seal-rag data corpus` and `seal-rag data speech`", 2)
+        raise NoFeatures(f"no cached features in {cache_dir}: run `seal-rag data corpus` and `seal-rag data speech`")
     return {"cache_dir": str(cache_dir), "corpus_dir": str(settings.data_dir / "corpus"), "whisper_dir": str(whisper_dir),
             "text_dir": str(resolve_model_dir(settings, "text_encoder")), "device": settings.device}
 
@@ -36,7 +39,10 @@ def train_command(ctx: typer.Context, options: dict) -> None:
     """Train SEAL on the cached speech features (`seal-rag data speech` builds them)."""
     from seal_model.train import train
 
-    cfg = TrainConfig(**options, **training_paths(settings_of(ctx), options["recipe"]))
+    try:
+        cfg = TrainConfig(**options, **training_paths(settings_of(ctx), options["recipe"]))
+    except NoFeatures as exc:
+        raise typer.BadParameter(str(exc)) from None
     checkpoint = train(cfg, log=typer.echo)
     typer.echo(f"checkpoint: {checkpoint}")
 
@@ -56,7 +62,8 @@ def ablate_command(
     from evaluation.report import write_outputs
 
     settings = settings_of(ctx)
-    base = TrainConfig(run_dir="", **training_paths(settings))
+    with user_errors(NoFeatures):
+        base = TrainConfig(run_dir="", **training_paths(settings))
     names = [n.strip() for n in variants.split(",") if n.strip()]
     unknown = sorted(set(names) - {v.name for v in ablation.VARIANTS})
     if unknown:
