@@ -8,7 +8,8 @@ into a temporary Chroma collection), so only the query side differs:
 - reading (diagnostic, not by default): SEAL's own greedy CTC reading of the clip -> text
   tower -> search. How close it comes to `seal` says how much of SEAL is an implicit
   word-piece recogniser; its word error rate says how good that recogniser is.
-Latency is measured per query from the decoded waveform to the query embedding.
+Latency is measured per query from the decoded waveform to the query embedding. Every mode runs
+the app's own query stages (`rag_app.query.QuerySide`), so the figures are what a turn does.
 
 Whisper's transcripts do not depend on the SEAL checkpoint, and transcribing is by far the
 slowest part of an evaluation, so a caller may hand in `transcripts` (clip -> [text, ms]):
@@ -28,7 +29,7 @@ import numpy as np
 
 from rag_app.audio import decode_audio
 from evaluation.latency import percentiles
-from rag_app.pipeline import MODES as TURN_MODES
+from rag_app.query import MODES as TURN_MODES, QuerySide
 from seal_model.data.eval_set import EvalSet
 from seal_model.data.speech_cache import save_npz_atomically
 
@@ -156,6 +157,7 @@ def evaluate(
         index = passage_index(eval_set, seal, log)
     results: dict[str, list[QueryResult]] = defaultdict(list)
     reused = 0
+    query_side = QuerySide(seal, transcriber)  # the turn's own query stages, so the figures are the app's
     try:
         for n, query in enumerate(queries):
             audio = decode_audio(query.audio) if set(modes) - {"text"} else None  # every mode but text hears the clip
@@ -166,7 +168,7 @@ def evaluate(
                 transcript = ""
                 start = time.perf_counter()
                 if mode == "seal":
-                    vector = seal.embed_speech([audio])
+                    vector, _reading = query_side.embed_speech(audio)
                 elif mode == "asr":
                     key = f"{query.audio.name}|{condition or ''}"
                     if transcripts is not None and key in transcripts:
@@ -174,17 +176,17 @@ def evaluate(
                         start -= asr_ms / 1000  # the time it took when it was transcribed
                         reused += 1
                     else:
-                        transcript = transcriber.transcribe(audio)
+                        transcript = query_side.transcribe(audio)
                         if transcripts is not None:
                             transcripts[key] = [transcript, (time.perf_counter() - start) * 1000]
-                    vector = seal.embed_text([transcript])
+                    vector = query_side.embed_text(transcript)
                 elif mode == "reading":
-                    transcript = seal.embed_and_read_speech([audio])[1][0]
-                    vector = seal.embed_text([transcript])
+                    _vector, transcript = query_side.embed_speech(audio)
+                    vector = query_side.embed_text(transcript)
                 else:
-                    vector = seal.embed_text([query.text])
+                    vector = query_side.embed_text(query.text)
                 elapsed = (time.perf_counter() - start) * 1000
-                ranked = index.search(vector)[0]
+                ranked = index.search(vector[None])[0]
                 results[mode].append(QueryResult(query.id, mode, ranked, query.gold, group, elapsed, transcript))
             if (n + 1) % 50 == 0:
                 log(f"{n + 1}/{len(queries)} queries: " + ", ".join(

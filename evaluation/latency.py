@@ -1,8 +1,8 @@
 """Query latency of SEAL vs the ASR path on one device, clip by clip, with correctness checks.
 
 Why apart from `seal-rag eval`: eval needs a knowledge base (Chroma) and reads audio files;
-latency needs only the two query paths and decoded waveforms, so this module imports nothing
-but torch, numpy and the models, and runs on a bare GPU machine too. It also times the part
+latency needs only the two query paths (the app's own `QuerySide` stages) and decoded waveforms,
+so it needs no knowledge base or LLM and runs on a bare GPU machine too. It also times the part
 SEAL's speed rests on: Whisper's encoder on the trimmed clip vs the same clip padded to 30 s
 (what standard Whisper, and so the ASR path, always encodes).
 
@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
+from rag_app.query import QuerySide
 from seal_model.audio import SAMPLE_RATE
 from seal_model.device import describe_device
 
@@ -92,21 +93,22 @@ def measure_latency(
     Whisper encoder trimmed vs padded. Checks ride along: batch invariance on this device and,
     given a reference run from another device, embedding cosine and identical transcripts."""
     device = seal.device
+    query_side = QuerySide(seal, transcriber)  # the turn's own query stages, so the figures are the app's
     for wave in waveforms[:warmup]:  # first calls pay for kernel selection and allocator growth
-        seal.embed_speech([wave])
-        seal.embed_text([transcriber.transcribe(wave)])
+        query_side.embed_speech(wave)
+        query_side.embed_text(query_side.transcribe(wave))
         _encoder_ms(seal, wave, pad_to_30s=True)
 
     timings: dict[str, list[float]] = {k: [] for k in ("seal", "asr", "asr_transcribe", "encoder_trimmed", "encoder_padded")}
     embeddings, transcripts = [], []
     for n, wave in enumerate(waveforms):
-        vector, ms = timed_ms(lambda: seal.embed_speech([wave]), device)
+        (vector, _reading), ms = timed_ms(lambda: query_side.embed_speech(wave), device)
         timings["seal"].append(ms)
-        embeddings.append(vector[0])
+        embeddings.append(vector)
         start = time.perf_counter()
-        text, ms = timed_ms(lambda: transcriber.transcribe(wave), device)
+        text, ms = timed_ms(lambda: query_side.transcribe(wave), device)
         timings["asr_transcribe"].append(ms)
-        timed_ms(lambda: seal.embed_text([text]), device)
+        timed_ms(lambda: query_side.embed_text(text), device)
         timings["asr"].append((time.perf_counter() - start) * 1000)
         transcripts.append(text)
         timings["encoder_trimmed"].append(_encoder_ms(seal, wave, pad_to_30s=False))

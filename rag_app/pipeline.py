@@ -10,33 +10,28 @@ baseline); "text" takes typed text.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
 from knowledge_base.store import KnowledgeBase, Passage
-from rag_app.audio import SAMPLE_RATE, WHISPER_SECONDS, AudioError, decode_audio, wav_bytes
+from rag_app.audio import SAMPLE_RATE, WHISPER_SECONDS, decode_audio, wav_bytes
 from rag_app.citations import find_citations
 from rag_app.llm import LLMError
 from rag_app.prompt import build_messages
 from rag_app.protocols import LLM, VAD, SpeechEmbedder, Transcriber
+from rag_app.query import MODES, QuerySide
 from rag_app.trace import EventKind, Stage, StageClock, Trace, TurnEvent
 
 __all__ = ["MODES", "Pipeline", "Trace", "TurnEvent"]
 
-MODES = ("seal", "asr", "text")
 
-
-class Pipeline:
+class Pipeline(QuerySide):
     def __init__(self, seal: SpeechEmbedder, knowledge_base: KnowledgeBase, llm: LLM | None, vad: VAD | None = None,
                  transcriber: Transcriber | None = None, top_k: int = 4, min_seconds: float = 0.3,
                  max_seconds: float = WHISPER_SECONDS, max_new_tokens: int = 200):
-        if max_seconds > WHISPER_SECONDS:
-            raise ValueError(f"max_seconds {max_seconds:g} is over Whisper's {WHISPER_SECONDS:.0f} s window: "
-                             "both speech paths would silently use only the first 30 s")
-        self.seal, self.kb, self.llm, self.vad, self.transcriber = seal, knowledge_base, llm, vad, transcriber
-        self.top_k, self.min_seconds, self.max_seconds, self.max_new_tokens = top_k, min_seconds, max_seconds, max_new_tokens
+        super().__init__(seal, transcriber, vad, min_seconds, max_seconds)
+        self.kb, self.llm, self.top_k, self.max_new_tokens = knowledge_base, llm, top_k, max_new_tokens
 
     def warm_up(self) -> None:
         """Run each local stage once so the first user does not pay import and first-call costs."""
@@ -51,34 +46,7 @@ class Pipeline:
         self.seal.embed_and_read_speech([noise])
         self.seal.embed_text(["warm up"])
 
-    # ----- stages -----------------------------------------------------------------------
-    def decode(self, source: str | Path | bytes | np.ndarray) -> np.ndarray:
-        # a file's length is checked from its header, before decoding; an array's here
-        audio = source.astype(np.float32) if isinstance(source, np.ndarray) else decode_audio(source, self.max_seconds)
-        seconds = len(audio) / SAMPLE_RATE
-        if seconds > self.max_seconds:
-            raise AudioError(f"the recording is {seconds:.0f} s long; the limit is {self.max_seconds:.0f} s")
-        if seconds < self.min_seconds:
-            raise AudioError(f"the recording is only {seconds:.2f} s long; speak for at least {self.min_seconds} s")
-        if not np.isfinite(audio).all() or float(np.abs(audio).max()) < 1e-4:
-            raise AudioError("the recording is silent")
-        return audio
-
-    def trim(self, audio: np.ndarray) -> np.ndarray:
-        return self.vad.trim(audio).audio if self.vad is not None else audio
-
-    def embed_speech(self, audio: np.ndarray) -> tuple[np.ndarray, str]:
-        vectors, readings = self.seal.embed_and_read_speech([audio])
-        return vectors[0], readings[0]
-
-    def transcribe(self, audio: np.ndarray) -> str:
-        if self.transcriber is None:
-            raise RuntimeError("ASR mode needs a Whisper transcriber")
-        return self.transcriber.transcribe(audio)
-
-    def embed_text(self, text: str) -> np.ndarray:
-        return self.seal.embed_text([text])[0]
-
+    # ----- stages (the query side's are inherited from QuerySide) -----------------------
     def search(self, vector: np.ndarray) -> list[Passage]:
         return self.kb.search(vector, self.top_k)
 
@@ -108,7 +76,7 @@ class Pipeline:
                 with clock.stage(Stage.TRANSCRIPTION):
                     question = self.transcribe(wave)
                 with clock.stage(Stage.TEXT_EMBEDDING):
-                    vector = self.embed_text(question or ".")
+                    vector = self.embed_text(question)
             yield TurnEvent(EventKind.HEARD, question)
         with clock.stage(Stage.SEARCH):
             passages = self.search(vector)
