@@ -18,8 +18,11 @@ def eval_command(
     limit: Optional[int] = typer.Option(None, help="Only the first N queries (quick look)."),
     threads: int = typer.Option(0, help="torch threads (0 = torch's default)."),
     reuse_transcripts: bool = typer.Option(True, help="Keep Whisper's transcripts (and their times) in the set's folder and reuse them: they do not depend on the SEAL checkpoint."),
+    answers: bool = typer.Option(False, "--answers", help="Answer-level evaluation: the whole turn with the configured LLM on queries that carry 'answers' (accuracy, abstention, citations, time to first token)."),
+    without_gold: bool = typer.Option(False, help="With --answers: take each query's gold passages out of the knowledge base (abstaining is then right)."),
 ) -> None:
-    """Top-1/3/10 and MRR@10 per mode, voice and condition; speech->embedding latency p50/p95."""
+    """Top-1/3/10 and MRR@10 per mode, voice and condition; speech->embedding latency p50/p95.
+    With --answers: answer accuracy, abstention, citation correctness and time to first token."""
     import dataclasses
 
     from evaluation.evaluate import MODES, evaluate, format_report
@@ -38,14 +41,38 @@ def eval_command(
         transcriber = make_transcriber(settings)
     cache_file = set_dir / f"transcripts-{resolve_model_dir(settings, 'whisper').name}.json"
     transcripts = json.loads(cache_file.read_text()) if reuse_transcripts and cache_file.is_file() else {}
-    report = evaluate(eval_set, seal, transcriber, chosen, limit, log=typer.echo,
-                      transcripts=transcripts if reuse_transcripts else None)
+    if answers:
+        report = _answer_report(settings, eval_set, seal, transcriber, transcripts if reuse_transcripts else None,
+                                chosen, limit, without_gold)
+    else:
+        report = evaluate(eval_set, seal, transcriber, chosen, limit, log=typer.echo,
+                          transcripts=transcripts if reuse_transcripts else None)
+        typer.echo(format_report(report))
     if reuse_transcripts and "asr" in chosen:
         cache_file.write_text(json.dumps(transcripts))
-    typer.echo(format_report(report))
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(dataclasses.asdict(report), indent=2))
+
+
+def _answer_report(settings, eval_set, seal, transcriber, transcripts: dict | None, modes: tuple[str, ...],
+                   limit: int | None, without_gold: bool):
+    """The whole turn per query (`evaluation.answers`), printed; the report is returned for --json."""
+    from evaluation.answers import RememberedTranscriber, evaluate_answers, format_answers
+    from rag_app.pipeline import Pipeline
+    from rag_app.wiring import make_llm, make_vad
+
+    if "reading" in modes:
+        raise typer.BadParameter("--answers runs whole turns: use the modes seal, asr, text")
+    if transcriber is not None and transcripts is not None:
+        transcriber = RememberedTranscriber(transcriber, transcripts)
+    pipeline = Pipeline(seal, None, make_llm(settings), make_vad(settings), transcriber, top_k=settings.top_k,
+                        max_seconds=settings.max_audio_seconds, max_new_tokens=settings.max_new_tokens,
+                        reply_sentences=settings.reply_sentences)
+    with user_errors(ValueError):
+        report = evaluate_answers(eval_set, pipeline, modes, limit, without_gold, log=typer.echo)
+    typer.echo(format_answers(report))
+    return report
 
 
 def compare_command(

@@ -1,9 +1,9 @@
 """Which passages an answer cites.
 
-The prompt asks for [n] markers and an LLM that writes them is taken at its word (markers
-outside the passage list are dropped). Small models often answer without markers, so the
-fallback attributes the answer to the passage sharing the largest share of its content words
-(post-hoc attribution), and says that is how the citation was found.
+The prompt asks for [n] markers. A marker is shown only when the passage supports the sentence it
+ends: enough of that sentence's content words are in the passage (small models put markers on
+sentences the passage never said). An answer without markers cites nothing: guessing a source
+by word overlap and showing it as a citation would claim support nobody checked.
 """
 from __future__ import annotations
 
@@ -24,26 +24,31 @@ _STOP = frozenset(
 @dataclass
 class Citations:
     numbers: list[int] = field(default_factory=list)  # 1-based, as shown beside the sources
-    method: str = "none"  # "marker" | "overlap" | "none"
+    dropped: list[int] = field(default_factory=list)  # markers the LLM wrote that its passage does not support
 
     def label(self) -> str:
         if not self.numbers:
             return "no passage cited"
-        how = "" if self.method == "marker" else " (attributed by word overlap)"
-        return "cites " + ", ".join(f"[{n}]" for n in self.numbers) + how
+        return "cites " + ", ".join(f"[{n}]" for n in self.numbers)
 
 
 def _content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in _STOP}
 
 
+def _sentence_before(answer: str, position: int) -> str:
+    """The sentence a marker at `position` closes: "It is violet [1]." and "It is violet. [1]" alike."""
+    before = _MARKER.sub(" ", answer[:position]).rstrip()
+    return re.split(r"(?<=[.!?])\s+", before)[-1] if before else ""
+
+
 def find_citations(answer: str, passages: list[Passage], min_share: float = 0.3) -> Citations:
-    markers = sorted({int(n) for n in _MARKER.findall(answer) if 1 <= int(n) <= len(passages)})
-    if markers:
-        return Citations(markers, "marker")
-    words = _content_words(answer)
-    if not words or not passages:
-        return Citations()
-    shares = [len(words & _content_words(p.text)) / len(words) for p in passages]
-    best = max(range(len(passages)), key=shares.__getitem__)
-    return Citations([best + 1], "overlap") if shares[best] >= min_share else Citations()
+    kept, dropped = set(), set()
+    for marker in _MARKER.finditer(answer):
+        number = int(marker.group(1))
+        if not 1 <= number <= len(passages):
+            continue
+        words = _content_words(_sentence_before(answer, marker.start()))
+        supported = bool(words) and len(words & _content_words(passages[number - 1].text)) / len(words) >= min_share
+        (kept if supported else dropped).add(number)
+    return Citations(sorted(kept), sorted(dropped - kept))

@@ -21,6 +21,7 @@ from rag_app.llm import LLMError
 from rag_app.prompt import build_messages
 from rag_app.protocols import LLM, VAD, SpeechEmbedder, Transcriber
 from rag_app.query import MODES, QuerySide
+from rag_app.reply import voice_reply
 from rag_app.trace import EventKind, Stage, StageClock, Trace, TurnEvent
 
 __all__ = ["MODES", "Pipeline", "Trace", "TurnEvent"]
@@ -29,9 +30,10 @@ __all__ = ["MODES", "Pipeline", "Trace", "TurnEvent"]
 class Pipeline(QuerySide):
     def __init__(self, seal: SpeechEmbedder, knowledge_base: KnowledgeBase, llm: LLM | None, vad: VAD | None = None,
                  transcriber: Transcriber | None = None, top_k: int = 4, min_seconds: float = 0.3,
-                 max_seconds: float = WHISPER_SECONDS, max_new_tokens: int = 200):
+                 max_seconds: float = WHISPER_SECONDS, max_new_tokens: int = 200, reply_sentences: int = 0):
         super().__init__(seal, transcriber, vad, min_seconds, max_seconds)
         self.kb, self.llm, self.top_k, self.max_new_tokens = knowledge_base, llm, top_k, max_new_tokens
+        self.reply_sentences = reply_sentences  # 0: the LLM's pieces as they come (rag_app.reply)
 
     def warm_up(self) -> None:
         """Run each local stage once so the first user does not pay import and first-call costs."""
@@ -98,7 +100,7 @@ class Pipeline(QuerySide):
             return
         answer_text: list[str] = []
         try:
-            for piece in clock.stream(self.llm.stream(messages, self.max_new_tokens)):
+            for piece in voice_reply(clock.stream(self.llm.stream(messages, self.max_new_tokens)), self.reply_sentences):
                 answer_text.append(piece)
                 yield TurnEvent(EventKind.TOKEN, piece)
         except LLMError as exc:

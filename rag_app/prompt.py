@@ -5,10 +5,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
 from knowledge_base.store import Passage
+from rag_app.reply import ABSTENTION
 
+# Replies are spoken: short, and a plain abstention the evaluation can recognise (rag_app.reply).
 SYSTEM = (
     "You answer questions using only the numbered passages below. Cite the passages you use as [1], [2]. "
-    "If the passages do not contain the answer, say you do not know. Answer in one or two sentences.\n\n"
+    f"If the passages do not contain the answer, reply exactly: {ABSTENTION} "
+    "Answer in one or two short sentences.\n\n"
     "Passages:\n{passages}"
 )
 

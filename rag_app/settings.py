@@ -66,6 +66,7 @@ class Settings:
         default=WHISPER_SECONDS, metadata={"help": "longest recording accepted, seconds (at most 30: Whisper hears no more)"}
     )
     max_new_tokens: int = field(default=200, metadata={"help": "longest answer the LLM may write, tokens"})
+    reply_sentences: int = field(default=3, metadata={"help": "a reply stops after this many sentences, at a sentence end and at a repeated sentence (0: as the LLM writes it)"})
     vad_threshold: float = field(default=0.5, metadata={"help": "speech probability (0-1) above which VAD keeps a frame"})
     vad_pad_ms: int = field(default=150, metadata={"help": "audio kept around the detected speech, ms"})
     ui_host: str = field(default="127.0.0.1", metadata={"help": "web app address (beyond localhost needs credentials)"})

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -43,6 +43,7 @@ class EvalQuery:
     text: str = ""
     voice: str = ""
     condition: str = ""
+    answers: list[str] = field(default_factory=list)  # acceptable short answers (answer-level evaluation)
 
 
 @dataclass
@@ -87,7 +88,11 @@ def load_eval_set(folder: str | Path) -> EvalSet:
         audio = folder / row["audio"]
         if not audio.is_file():
             raise EvalSetError(f"{where}: audio file {row['audio']} not found")
-        queries.append(EvalQuery(row["id"], audio, gold, row.get("text", ""), row.get("voice", ""), row.get("condition", "")))
+        answers = row.get("answers", [])
+        if not isinstance(answers, list) or not all(isinstance(a, str) and a.strip() for a in answers):
+            raise EvalSetError(f"{where}: 'answers' must be a list of non-empty strings")
+        queries.append(EvalQuery(row["id"], audio, gold, row.get("text", ""), row.get("voice", ""), row.get("condition", ""),
+                                 answers))
     if not queries:
         raise EvalSetError(f"{folder / 'queries.jsonl'}: no queries")
     return EvalSet(folder, passages, queries)
