@@ -133,8 +133,11 @@ class LocalLLM:
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         stop = threading.Event()
         failures: list[BaseException] = []
+        # Small models loop inside a sentence ("the voice of the voice of ..."), which the reply's
+        # sentence-level repeat check cannot see; a repeated 6-gram is never legitimate in a
+        # one-to-three-sentence answer, while names and [n] markers (shorter) may still recur.
         kwargs = dict(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, do_sample=False,
-                      stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)]))
+                      no_repeat_ngram_size=6, stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)]))
 
         def work() -> None:
             try:
