@@ -7,7 +7,9 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+from seal_model.data.bigbench import SOURCE_NAMES
 from seal_model.data.speech_cache import load_shard
+from seal_model.voices import NEVER_TRAINED
 
 
 def training_seconds(rows: list[dict]) -> float:
@@ -38,6 +40,9 @@ def data_stats(shard_paths: list[Path]) -> dict:
         "distinct_voices": len({c.item.voice for c in train}),
         "flite_voices": sorted({c.item.voice for c in train if c.item.voice.startswith("flite:")}),
         "festival_voices": sorted({c.item.voice for c in train if c.item.voice.startswith("festival:")}),
+        "espeak_voices": len({c.item.voice for c in train if c.item.voice.startswith("espeak:")}),
+        # a voice kept for evaluation that turns up in training would void every held-out figure
+        "never_trained_voices_in_training": sorted({c.item.voice for c in train} & set(NEVER_TRAINED)),
         "augmented_clips": sum(1 for c in train if c.item.augment not in ("", "clean")),
         "augment_effects": dict(Counter(
             part.rstrip("0123456789.+-dB") for c in train if c.item.augment not in ("", "clean")
@@ -120,16 +125,19 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
            else "speech projection -> L2 norm; the text tower is the stock encoder."),
         "",
         "## Training data (synthesized speech, all offline)",
-        "- Corpus: BIG-bench 1.0.0 sdist (Natural Questions with the answer swap undone, Disfl-QA, "
-        "VitaminC distractors); split by passage hash; only the train split is trained on.",
+        "- Corpus: the BIG-bench 1.0.0 sdist; training clips by source: "
+        + "; ".join(f"{SOURCE_NAMES.get(k, k)} {n}" for k, n in sorted(stats["by_source"].items()))
+        + ". Split by passage hash; only the train split is trained on.",
         f"- Clips: {stats['train_clips']} training clips ({stats['train_hours']} h of speech) from "
         f"{stats['shards']} feature shards; {stats['distinct_train_questions']} distinct training questions, "
         f"{stats['train_sentences']} passage sentences; {stats['dev_clips']} dev clips.",
-        f"- By source: {stats['by_source']}; by engine: {stats['by_engine']}.",
+        f"- By engine: {stats['by_engine']}.",
         f"- Voices: {stats['distinct_voices']} distinct training voices: flite {', '.join(stats['flite_voices'])}, "
         + (f"festival {', '.join(stats['festival_voices'])}, " if stats.get("festival_voices") else "")
-        + "espeak-ng accents x variants x rates. Held out (never trained on): the slt speaker (flite, festival), "
-        "Piper joe, hibari heart.",
+        + (f"{stats['espeak_voices']} espeak-ng accent/variant/rate settings. " if stats.get("espeak_voices") else "")
+        + f"Never trained on (kept for evaluation): {', '.join(NEVER_TRAINED)}"
+        + ("; none of them is in the training clips." if not stats.get("never_trained_voices_in_training")
+           else f"; WARNING, found in the training clips: {', '.join(stats['never_trained_voices_in_training'])}."),
         (f"- Augmentation: {stats['augmented_clips']} of {stats['train_clips']} training clips carry a seeded "
          f"acoustic chain; effects used: {stats['augment_effects']}."
          if stats.get("augmented_clips") else "- Augmentation: none (speed and accent variety come from the voices)."),

@@ -109,6 +109,15 @@ def _vitaminc(examples: list[dict]) -> Iterator[tuple[str, str]]:
         yield title.strip(), sentence
 
 
+# What each `source` tag means, for the data card (which counts clips per tag from the shards).
+SOURCE_NAMES = {
+    "nq": "Natural Questions (contextual_parametric_knowledge_conflicts, answer swap undone)",
+    "disfl_qa": "Disfl-QA questions",
+    "squad": "SQuAD passage sentences (Disfl-QA contexts)",
+    "vitaminc": "VitaminC evidence sentences",
+}
+
+
 def read_bigbench(sdist: str | Path) -> tuple[list[CorpusPassage], list[Question]]:
     """All passages (deduplicated by text) and questions with their gold passage ids."""
     passages: dict[str, CorpusPassage] = {}
