@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from evaluation.evaluate import TempIndex, passage_index
+from evaluation.evaluate import TempIndex, passage_index, query_group, scores_by_group
 from evaluation.latency import percentiles
 from knowledge_base.store import Passage
 from rag_app.pipeline import Pipeline
@@ -145,7 +145,7 @@ def run_turn(pipeline: Pipeline, query, mode: str, kb: IndexKnowledgeBase) -> An
     if first_token is not None and mode == "asr" and isinstance(pipeline.transcriber, RememberedTranscriber):
         first_token += pipeline.transcriber.reused_ms  # the transcription this turn skipped
     return AnswerResult(
-        query.id, mode, {"voice": query.voice or "-", "condition": query.condition or "clean"}, heard, reply,
+        query.id, mode, query_group(query), heard, reply,
         answer_correct(reply, query.answers), abstained(reply),
         (any(c in query.gold for c in cited) if cited else None),
         any(p.id in query.gold for p in passages), first_token, len(reply.split()),
@@ -169,8 +169,7 @@ def evaluate_answers(eval_set: EvalSet, pipeline: Pipeline, modes: tuple[str, ..
                 pipeline.transcriber.key = f"{query.audio.name}|"
             for mode in modes:
                 if mode == "text" and query.text in typed:
-                    result = replace(typed[query.text], query_id=query.id,
-                                     group={"voice": query.voice or "-", "condition": query.condition or "clean"})
+                    result = replace(typed[query.text], query_id=query.id, group=query_group(query))
                 else:
                     result = run_turn(pipeline, query, mode, kb)
                     if mode == "text":
@@ -184,10 +183,8 @@ def evaluate_answers(eval_set: EvalSet, pipeline: Pipeline, modes: tuple[str, ..
     report = AnswerReport(eval_set.folder.name, getattr(pipeline.llm, "name", "none"), without_gold)
     for mode in modes:
         report.overall[mode] = summarise(results[mode])
-        for key in ("voice", "condition"):
-            for value in sorted({r.group[key] for r in results[mode]}):
-                report.by_group.setdefault(f"{key}={value}", {})[mode] = summarise(
-                    [r for r in results[mode] if r.group[key] == value])
+        for name, value in scores_by_group(results[mode], summarise).items():
+            report.by_group.setdefault(name, {})[mode] = value
         report.results += [vars(r) for r in results[mode]]
     return report
 

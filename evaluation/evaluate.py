@@ -66,6 +66,17 @@ def metrics(results: list[QueryResult]) -> dict[str, float]:
     }
 
 
+def query_group(query, condition: str | None = None) -> dict[str, str]:
+    """The rows a query is reported under: its voice and its condition (a perturbation's name wins)."""
+    return {"voice": query.voice or "-", "condition": condition or query.condition or "clean"}
+
+
+def scores_by_group(results: list, score: Callable[[list], dict]) -> dict[str, dict]:
+    """{"voice=...": score, "condition=...": score} over results that carry `group` (query_group)."""
+    return {f"{key}={value}": score([r for r in results if r.group[key] == value])
+            for key in ("voice", "condition") for value in sorted({r.group[key] for r in results})}
+
+
 class TempIndex:
     """A throwaway Chroma collection holding the set's passages (cosine space)."""
 
@@ -163,7 +174,7 @@ def evaluate(
             audio = decode_audio(query.audio) if set(modes) - {"text"} else None  # every mode but text hears the clip
             if audio is not None and perturb is not None:
                 audio = perturb(audio, query.id)
-            group = {"voice": query.voice or "-", "condition": condition or query.condition or "clean"}
+            group = query_group(query, condition)
             for mode in modes:
                 transcript = ""
                 start = time.perf_counter()
@@ -200,12 +211,8 @@ def evaluate(
         report.overall[mode] = metrics(results[mode])
         report.latency[mode] = percentiles([r.embed_ms for r in results[mode]])
         report.ranks[mode] = {r.query_id: gold_rank(r) for r in results[mode]}
-        for key in ("voice", "condition"):
-            groups = sorted({r.group[key] for r in results[mode]})
-            for value in groups:
-                report.by_group.setdefault(f"{key}={value}", {})[mode] = metrics(
-                    [r for r in results[mode] if r.group[key] == value]
-                )
+        for name, value in scores_by_group(results[mode], metrics).items():
+            report.by_group.setdefault(name, {})[mode] = value
         if mode in ("asr", "reading"):
             errors = [word_errors(q.text, r.transcript) for q, r in zip(queries, results[mode]) if q.text]
             report.wer[mode] = sum(e for e, _ in errors) / max(sum(n for _, n in errors), 1)
