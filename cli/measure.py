@@ -64,11 +64,15 @@ def _answer_report(settings, eval_set, seal, transcriber, transcripts: dict | No
 
     if "reading" in modes:
         raise typer.BadParameter("--answers runs whole turns: use the modes seal, asr, text")
+    if transcriber is None and settings.question_text == "decoder":
+        from rag_app.wiring import make_transcriber
+
+        transcriber = make_transcriber(settings)
     if transcriber is not None and transcripts is not None:
         transcriber = RememberedTranscriber(transcriber, transcripts)
     pipeline = Pipeline(seal, None, make_llm(settings), make_vad(settings), transcriber, top_k=settings.top_k,
                         max_seconds=settings.max_audio_seconds, max_new_tokens=settings.max_new_tokens,
-                        reply_sentences=settings.reply_sentences)
+                        reply_sentences=settings.reply_sentences, question_text=settings.question_text)
     with user_errors(ValueError):
         report = evaluate_answers(eval_set, pipeline, modes, limit, without_gold, log=typer.echo)
     typer.echo(format_answers(report))

@@ -5,6 +5,7 @@ comparison is about the method, not the model. Standard Whisper decoding pads to
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,22 @@ class WhisperTranscriber:
         multilingual = bool(getattr(self.model.generation_config, "is_multilingual", False))
         # The knowledge base is English: telling a multilingual model so avoids language-ID errors.
         self.generate_kwargs = {"language": language, "task": "transcribe"} if multilingual else {}
+
+    @torch.inference_mode()
+    def decode_states(self, states: torch.Tensor, seconds: float) -> str:
+        """Whisper's decoder on encoder states SEAL already computed on the trimmed clip (no 30 s
+        encoder pass). Whisper was trained on padded input and, given only the speech, often
+        repeats itself or runs on: the token budget follows the clip's length (3.5 a second is
+        fast speech), no 3-gram may repeat, and only the first sentence is kept (a question)."""
+        from transformers.modeling_outputs import BaseModelOutput
+
+        ids = self.model.generate(
+            encoder_outputs=BaseModelOutput(last_hidden_state=states[None].to(self.model.device)),
+            num_beams=1, do_sample=False, max_new_tokens=int(3.5 * seconds) + 6, no_repeat_ngram_size=3,
+            **self.generate_kwargs,
+        )
+        text = self.processor.batch_decode(ids, skip_special_tokens=True)[0].strip()
+        return re.split(r"(?<=[.?!])\s+", text)[0] if text else ""
 
     @torch.inference_mode()
     def transcribe(self, audio: np.ndarray) -> str:

@@ -30,10 +30,14 @@ __all__ = ["MODES", "Pipeline", "Trace", "TurnEvent"]
 class Pipeline(QuerySide):
     def __init__(self, seal: SpeechEmbedder, knowledge_base: KnowledgeBase, llm: LLM | None, vad: VAD | None = None,
                  transcriber: Transcriber | None = None, top_k: int = 4, min_seconds: float = 0.3,
-                 max_seconds: float = WHISPER_SECONDS, max_new_tokens: int = 200, reply_sentences: int = 0):
+                 max_seconds: float = WHISPER_SECONDS, max_new_tokens: int = 200, reply_sentences: int = 0,
+                 question_text: str = "reading"):
         super().__init__(seal, transcriber, vad, min_seconds, max_seconds)
         self.kb, self.llm, self.top_k, self.max_new_tokens = knowledge_base, llm, top_k, max_new_tokens
         self.reply_sentences = reply_sentences  # 0: the LLM's pieces as they come (rag_app.reply)
+        if question_text == "decoder" and transcriber is None:
+            raise ValueError("question_text 'decoder' needs a Whisper transcriber")
+        self.question_text = question_text  # SEAL mode: "reading" (CTC, free) or "decoder" (Whisper's decoder)
 
     def warm_up(self) -> None:
         """Run each local stage once so the first user does not pay import and first-call costs."""
@@ -73,7 +77,10 @@ class Pipeline(QuerySide):
                 wave = self.trim(wave)
             if mode == "seal":
                 with clock.stage(Stage.SPEECH_EMBEDDING):
-                    vector, question = self.embed_speech(wave)
+                    if self.question_text == "decoder":
+                        vector, question, states = self.hear(wave)
+                    else:
+                        vector, question = self.embed_speech(wave)
             else:
                 with clock.stage(Stage.TRANSCRIPTION):
                     question = self.transcribe(wave)
@@ -83,6 +90,11 @@ class Pipeline(QuerySide):
         with clock.stage(Stage.SEARCH):
             passages = self.search(vector)
         yield TurnEvent(EventKind.PASSAGES, passages)
+        if mode == "seal" and self.question_text == "decoder":
+            # after the passages are shown: the decoder's words replace the reading for the LLM
+            with clock.stage(Stage.QUESTION_TEXT):
+                question = self.decode_question(states, len(wave) / SAMPLE_RATE) or question
+            yield TurnEvent(EventKind.HEARD, question)
 
         if generate:
             yield from self._generate(question, passages, history, clock)

@@ -13,6 +13,7 @@ The three ways to a query vector (the modes of a turn):
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,18 @@ class QuerySide:
         """SEAL: (query vector, the CTC reading of the same forward pass)."""
         vectors, readings = self.seal.embed_and_read_speech([audio])
         return vectors[0], readings[0]
+
+    def hear(self, audio: np.ndarray) -> tuple[np.ndarray, str, Any]:
+        """SEAL as `embed_speech`, plus the clip's Whisper encoder states for `decode_question`."""
+        vectors, readings, states = self.seal.embed_read_and_encode([audio])
+        return vectors[0], readings[0], states[0]
+
+    def decode_question(self, states: Any, seconds: float) -> str:
+        """Whisper's decoder on the encoder states `hear` kept: the question's words for the LLM
+        without the 30 s encoder pass a transcription costs."""
+        if self.transcriber is None:
+            raise RuntimeError("question_text 'decoder' needs the Whisper transcriber")
+        return self.transcriber.decode_states(states, seconds)
 
     def transcribe(self, audio: np.ndarray) -> str:
         if self.transcriber is None:

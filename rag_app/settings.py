@@ -39,6 +39,9 @@ def _default_home() -> Path:
     return Path("~/.cache/seal-rag").expanduser()
 
 
+QUESTION_TEXTS = ("reading", "decoder")  # see Settings.question_text and rag_app.pipeline
+
+
 @dataclass
 class Settings:
     """Every path, model choice, device and endpoint the application uses."""
@@ -66,6 +69,7 @@ class Settings:
         default=WHISPER_SECONDS, metadata={"help": "longest recording accepted, seconds (at most 30: Whisper hears no more)"}
     )
     max_new_tokens: int = field(default=200, metadata={"help": "longest answer the LLM may write, tokens"})
+    question_text: str = field(default="reading", metadata={"help": "what the LLM reads as the question in SEAL mode: reading (SEAL's own CTC reading, free) or decoder (Whisper's decoder on SEAL's encoder states)"})
     reply_sentences: int = field(default=3, metadata={"help": "a reply stops after this many sentences, at a sentence end and at a repeated sentence (0: as the LLM writes it)"})
     vad_threshold: float = field(default=0.5, metadata={"help": "speech probability (0-1) above which VAD keeps a frame"})
     vad_pad_ms: int = field(default=150, metadata={"help": "audio kept around the detected speech, ms"})
@@ -156,6 +160,8 @@ def load_settings(
     settings = Settings(**{name: _coerce(name, value, hints[name]) for name, value in values.items()})
     if settings.device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"setting 'device' must be auto, cpu or cuda, not {settings.device!r}")
+    if settings.question_text not in QUESTION_TEXTS:
+        raise ValueError(f"setting 'question_text' must be {' or '.join(QUESTION_TEXTS)}, not {settings.question_text!r}")
     if not 0 < settings.vad_threshold < 1 or settings.vad_pad_ms < 0:
         raise ValueError(f"settings 'vad_threshold' must be between 0 and 1 and 'vad_pad_ms' at least 0, not "
                          f"{settings.vad_threshold:g} and {settings.vad_pad_ms}")

@@ -21,6 +21,7 @@ class Stage(StrEnum):
     TRANSCRIPTION = "transcription"
     TEXT_EMBEDDING = "text_embedding"
     SEARCH = "search"
+    QUESTION_TEXT = "question_text"  # SEAL mode: Whisper's decoder on SEAL's encoder states (question_text="decoder")
     PROMPT = "prompt"
     FIRST_TOKEN = "first_token"
     GENERATION = "generation"

@@ -46,8 +46,10 @@ def build_pipeline(settings: Settings, with_llm: bool = True, with_asr: bool = F
     seal = load_seal_model(settings)
     pipeline = Pipeline(
         seal, open_knowledge_base(settings, seal), make_llm(settings) if with_llm else None, make_vad(settings),
-        make_transcriber(settings) if with_asr else None, top_k=settings.top_k, max_seconds=settings.max_audio_seconds,
+        make_transcriber(settings) if with_asr or settings.question_text == "decoder" else None,
+        top_k=settings.top_k, max_seconds=settings.max_audio_seconds,
         max_new_tokens=settings.max_new_tokens, reply_sentences=settings.reply_sentences,
+        question_text=settings.question_text,
     )
     pipeline.warm_up()
     return pipeline

@@ -334,10 +334,20 @@ class SealModel(nn.Module):
         """Embeddings plus the CTC reading of each clip, from one forward pass per batch."""
         if self.speech_encoder is None:
             raise RuntimeError("this model was built without a Whisper encoder (features-only training)")
+        vectors, readings, _states = self.embed_read_and_encode(waveforms)
+        return vectors, readings
+
+    @torch.inference_mode()
+    def embed_read_and_encode(self, waveforms: list[np.ndarray]) -> tuple[np.ndarray, list[str], list[torch.Tensor]]:
+        """`embed_and_read_speech` plus each clip's Whisper encoder states (T_i, d), unpadded, so
+        Whisper's decoder can transcribe the clip without a second encoder pass."""
+        if self.speech_encoder is None:
+            raise RuntimeError("this model was built without a Whisper encoder (features-only training)")
         mel, lengths = self.speech_encoder.log_mel(waveforms)
         states, mask = self.speech_encoder(mel, lengths)
         output = self.speech_forward(states, mask)
-        return output.embedding.float().cpu().numpy(), self.read(output)
+        per_clip = [row[: int(n)] for row, n in zip(states, mask.sum(dim=1))]
+        return output.embedding.float().cpu().numpy(), self.read(output), per_clip
 
     @torch.inference_mode()
     def embed_text(self, texts: list[str], batch_size: int = 64) -> np.ndarray:

@@ -9,7 +9,8 @@ from rag_app.trace import ANSWER_STAGES, Stage, Trace
 
 STAGE_COLOURS = {
     Stage.DECODE: "#8da0cb", Stage.VAD: "#a6d854", Stage.SPEECH_EMBEDDING: "#e78ac3", Stage.TRANSCRIPTION: "#fc8d62",
-    Stage.TEXT_EMBEDDING: "#66c2a5", Stage.SEARCH: "#ffd92f", Stage.PROMPT: "#e5c494", Stage.FIRST_TOKEN: "#b3b3b3",
+    Stage.TEXT_EMBEDDING: "#66c2a5", Stage.SEARCH: "#ffd92f",
+    Stage.QUESTION_TEXT: "#d9d9d9", Stage.PROMPT: "#e5c494", Stage.FIRST_TOKEN: "#b3b3b3",
     Stage.GENERATION: "#80b1d3",
 }
 

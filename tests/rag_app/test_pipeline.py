@@ -191,3 +191,33 @@ def test_bench_turn_measures_both_modes_on_the_same_clips(settings, seal, sample
     assert all(row["n"] == 2 for mode in result["stages"].values() for row in mode.values())
     s2p = result["speech_to_passages"]
     assert result["ratio_p50"] == s2p["seal"]["p50_ms"] / s2p["asr"]["p50_ms"] > 0
+
+
+def test_question_text_decoder_gives_the_llm_whispers_words_from_seals_encoder_states(settings, seal, sample_kb, vad):
+    """question_text="decoder": Whisper's decoder reads SEAL's own encoder states (no 30 s encoder
+    pass); the LLM gets those words, the retrieval is SEAL's, and the decoding is a timed stage."""
+    from rag_app.asr import WhisperTranscriber
+
+    class _Echo:  # the LLM repeats the question it was given
+        name = "echo"
+
+        def stream(self, messages, max_new_tokens=256):
+            yield messages[-1]["content"]
+
+        def health(self):
+            return "echo"
+
+    question = SAMPLE_QUESTIONS[0]["question"]
+    audio = synthesize("piper:joe", question)
+    transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"))
+    pipeline = Pipeline(seal, sample_kb, _Echo(), vad, transcriber, top_k=3, question_text="decoder")
+    events = _run(pipeline, audio=_wav(audio), mode="seal")
+    from evaluation.evaluate import word_errors
+
+    errors, words = word_errors(question, events["answer"])
+    assert errors / words <= 0.35, events["answer"]  # the reading of this clip is far worse; the decoder nearly exact
+    assert events["heard"] == events["answer"]  # the last "heard" is the decoder's text
+    assert {"speech_embedding", "search", "question_text"} <= set(events["trace"].stages_ms)
+    assert "transcription" not in events["trace"].stages_ms
+    with pytest.raises(ValueError, match="needs a Whisper transcriber"):
+        Pipeline(seal, sample_kb, None, vad, None, question_text="decoder")

@@ -47,3 +47,10 @@ def test_unknown_keys_in_config_file_are_refused(tmp_path):
 def test_secrets_are_masked():
     rows = dict((name, value) for name, value, _ in load_settings(environ={"SEAL_RAG_LLM_API_KEY": "sk-1"}).describe())
     assert rows["llm_api_key"] == "***"
+
+
+def test_question_text_is_one_of_the_known_options():
+    assert load_settings(environ={}).question_text == "reading"
+    assert load_settings(environ={"SEAL_RAG_QUESTION_TEXT": "decoder"}).question_text == "decoder"
+    with pytest.raises(ValueError, match="question_text"):
+        load_settings(environ={"SEAL_RAG_QUESTION_TEXT": "asr"})
