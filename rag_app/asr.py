@@ -34,7 +34,9 @@ class WhisperTranscriber:
 
         ids = self.model.generate(
             encoder_outputs=BaseModelOutput(last_hidden_state=states[None].to(self.model.device)),
-            num_beams=1, do_sample=False, max_new_tokens=int(3.5 * seconds) + 6, no_repeat_ngram_size=3,
+            # max_length counts Whisper's 4 prompt tokens (max_new_tokens would clash with the
+            # model's own max_length and warn on every call)
+            num_beams=1, do_sample=False, max_length=int(3.5 * seconds) + 10, no_repeat_ngram_size=3,
             **self.generate_kwargs,
         )
         text = self.processor.batch_decode(ids, skip_special_tokens=True)[0].strip()
