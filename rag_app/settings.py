@@ -39,7 +39,7 @@ def _default_home() -> Path:
     return Path("~/.cache/seal-rag").expanduser()
 
 
-@dataclass
+@dataclass(repr=False)
 class Settings:
     """Every path, model choice, device and endpoint the application uses."""
 
@@ -89,14 +89,24 @@ class Settings:
     def chroma_dir(self) -> Path:
         return self.chroma_path or self.home / "chroma"
 
+    def _shown(self, name: str) -> Any:
+        """A field's value, or *** for a secret that is set."""
+        value = getattr(self, name)
+        return "***" if SETTING_FIELDS[name].metadata.get("secret") and value not in ("", "EMPTY") else value
+
     def describe(self) -> list[tuple[str, str, str]]:
         """(name, value, help) rows for display; secrets are masked."""
-        rows = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            shown = "***" if f.metadata.get("secret") and value not in ("", "EMPTY") else str(value)
-            rows.append((f.name, shown, f.metadata.get("help", "")))
-        return rows
+        return [(f.name, str(self._shown(f.name)), f.metadata.get("help", "")) for f in fields(self)]
+
+    def __repr__(self) -> str:
+        # The dataclass repr printed the API key and the UI password into any log or traceback
+        # that showed the settings.
+        return f"Settings({', '.join(f'{f.name}={self._shown(f.name)!r}' for f in fields(self))})"
+
+    __str__ = __repr__
+
+
+SETTING_FIELDS = {f.name: f for f in fields(Settings)}
 
 
 def _coerce(name: str, raw: Any, annotation: Any) -> Any:
