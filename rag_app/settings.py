@@ -59,7 +59,10 @@ class Settings:
     llm_base_url: str = field(default="", metadata={"help": "OpenAI-compatible (vLLM) URL; set = use it"})
     llm_model: str = field(default="", metadata={"help": "model name on the LLM server"})
     llm_api_key: str = field(default="EMPTY", metadata={"help": "API key for the LLM server", "secret": True})
-    llm_timeout_s: float = field(default=60.0, metadata={"help": "LLM request timeout, seconds"})
+    llm_timeout_s: float = field(default=60.0, metadata={"help": "LLM server: longest wait for the answer to start or for its next token, seconds"})
+    llm_answer_timeout_s: float = field(
+        default=300.0, metadata={"help": "LLM server: longest a whole answer may take, seconds (a server trickling tokens is cut there)"}
+    )
     llm_retries: int = field(default=0, metadata={"help": "ask the LLM server again when an answer fails or is cut (resumes it)"})
     top_k: int = field(default=4, metadata={"help": "passages retrieved per question"})
     max_audio_seconds: float = field(
@@ -168,6 +171,9 @@ def load_settings(
     if not 0 < settings.vad_threshold < 1 or settings.vad_pad_ms < 0:
         raise ValueError(f"settings 'vad_threshold' must be between 0 and 1 and 'vad_pad_ms' at least 0, not "
                          f"{settings.vad_threshold:g} and {settings.vad_pad_ms}")
+    if settings.llm_timeout_s <= 0 or settings.llm_answer_timeout_s < settings.llm_timeout_s:
+        raise ValueError(f"settings 'llm_timeout_s' must be above 0 and 'llm_answer_timeout_s' at least as long, not "
+                         f"{settings.llm_timeout_s:g} and {settings.llm_answer_timeout_s:g}")
     if not 0 < settings.max_audio_seconds <= WHISPER_SECONDS:
         # Whisper's window: beyond it both speech paths would silently use the first 30 s only
         raise ValueError(f"setting 'max_audio_seconds' must be between 0 and {WHISPER_SECONDS:.0f} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -47,14 +48,66 @@ class _DyingServer(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(params=["drop", "close"])
-def dying_server(request):
-    handler = type("Handler", (_DyingServer,), {"mode": request.param})
+def _serve(handler: type) -> tuple[ThreadingHTTPServer, str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+
+@pytest.fixture(params=["drop", "close"])
+def dying_server(request):
+    server, url = _serve(type("Handler", (_DyingServer,), {"mode": request.param}))
+    yield url
     server.shutdown()
     server.server_close()
+
+
+class _TricklingServer(BaseHTTPRequestHandler):
+    """Streams forever, just fast enough for the client's read timeout: "tokens" sends a token
+    every 0.2 s, "bytes" one byte of an event every 0.2 s (no token ever completes)."""
+
+    mode = "tokens"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        event = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                 "choices": [{"index": 0, "delta": {"content": "slow "}, "finish_reason": None}]}
+        data = f"data: {json.dumps(event)}\n\n".encode()
+        try:
+            while True:
+                for piece in ([data] if self.mode == "tokens" else [data[i:i + 1] for i in range(len(data))]):
+                    self.wfile.write(piece)
+                    self.wfile.flush()
+                    time.sleep(0.2)
+        except OSError:  # the client hung up: what the deadline must make it do
+            self.hung_up.set()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.faults(fault="LLM server trickles {mode} (a token or a byte every 0.2 s, forever)",
+                    expected="the turn ends at its deadline with the passages and a notice; the app hangs up")
+@pytest.mark.parametrize("mode, deadline", [("tokens", "too slow: the answer took over 2 s"),
+                                            ("bytes", "stopped mid-answer (no token for 1 s)")])
+def test_a_trickling_server_ends_the_turn_at_its_deadline(mode, deadline, observe):
+    """Each read arrives within the 1 s read timeout, so the client's timeout alone never fired."""
+    handler = type("Handler", (_TricklingServer,), {"mode": mode, "hung_up": threading.Event()})
+    server, url = _serve(handler)
+    try:
+        pipeline = Pipeline(_Seal(), _KB(), OpenAICompatibleLLM(url, model="m", timeout_s=1, answer_timeout_s=2))
+        started = time.perf_counter()
+        events = _events(pipeline)
+        elapsed = time.perf_counter() - started
+        assert events["passages"] and deadline in events["notice"] and "trace" in events, events
+        assert elapsed < 3.5 and handler.hung_up.wait(3)  # the connection is closed, not left streaming
+        observe(f"ended after {elapsed:.1f} s: \"{events['notice']}\"; the server saw the client hang up")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class _Seal:
