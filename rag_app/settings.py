@@ -56,6 +56,9 @@ class Settings:
     chroma_path: Path | None = field(default=None, metadata={"help": "embedded Chroma folder (default HOME/chroma)"})
     chroma_url: str = field(default="", metadata={"help": "Chroma server URL; set = client/server mode"})
     collection: str = field(default="knowledge", metadata={"help": "Chroma collection name"})
+    chroma_keep_free_mb: float = field(
+        default=100.0, metadata={"help": "free disk an ingest leaves on the embedded Chroma folder, MB (Chroma hangs on a full disk)"}
+    )
     llm_base_url: str = field(default="", metadata={"help": "OpenAI-compatible (vLLM) URL; set = use it"})
     llm_model: str = field(default="", metadata={"help": "model name on the LLM server"})
     llm_api_key: str = field(default="EMPTY", metadata={"help": "API key for the LLM server", "secret": True})
