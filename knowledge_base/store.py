@@ -70,6 +70,7 @@ class Passage:
     text: str
     score: float  # cosine similarity
     metadata: dict
+    exact: bool = False  # found by its exact text (`KnowledgeBase.find`), not only by meaning
 
 
 @dataclass
@@ -344,6 +345,37 @@ class KnowledgeBase:
 
     def search_text(self, text: str, k: int = 5) -> list[Passage]:
         return self.search(self.embedder.embed_text([text])[0], k)
+
+    def find(self, query: str, k: int = 5) -> list[Passage]:
+        """The search box: passages holding the exact text first, then the closest in meaning.
+
+        Meaning search alone could not find a rare name or a quoted phrase (the embedding of
+        "Zorblax" is near nothing in particular). `"a quoted phrase"` returns exact matches
+        only; unquoted text returns its exact matches (as typed, lower case, Title Case, UPPER)
+        ranked by similarity, then meaning matches. Exact ones are marked `exact=True`.
+        """
+        query = query.strip()
+        quoted = len(query) > 2 and query[0] in "\"“" and query[-1] in "\"”"
+        text = query[1:-1].strip() if quoted else query
+        vector = self.embedder.embed_text([text])[0]
+        exact = self._containing(text, vector, k)
+        if quoted:
+            return exact
+        seen = {p.id for p in exact}
+        return (exact + [p for p in self.search(vector, k) if p.id not in seen])[:k]
+
+    def _containing(self, text: str, vector: np.ndarray, k: int, scan: int = 500) -> list[Passage]:
+        """Up to k chunks whose text contains `text` (Chroma's `$contains`, which is case-sensitive:
+        a few spellings are tried), the `scan` first found ranked by cosine similarity to it."""
+        spellings = list(dict.fromkeys([text, text.lower(), text.title(), text.upper()]))
+        where = {"$or": [{"$contains": s} for s in spellings]} if len(spellings) > 1 else {"$contains": spellings[0]}
+        with self._store("search the knowledge base"):
+            rows = self.collection.get(where_document=where, limit=scan, include=["documents", "metadatas", "embeddings"])
+        if not rows["ids"]:
+            return []
+        scores = np.asarray(rows["embeddings"], dtype=np.float32) @ np.asarray(vector, dtype=np.float32)
+        ranked = sorted(zip(scores, rows["ids"], rows["documents"], rows["metadatas"]), key=lambda row: -row[0])[:k]
+        return [Passage(pid, doc, float(score), meta or {}, exact=True) for score, pid, doc, meta in ranked]
 
     def sources(self) -> list[dict]:
         """One row per source: chunks, size, title, ingest time."""

@@ -60,9 +60,16 @@ def delete_source(kb: KnowledgeBase, name: str | None, confirmed: bool = False) 
 
 
 def search(kb: KnowledgeBase, query: str, k: int = 5) -> str:
+    """Exact text first (a rare name, or a "quoted phrase" for exact matches only), then meaning."""
     if not (query or "").strip():
         return "<p>Type something to search for.</p>"
-    return passages_html(kb.search_text(query.strip(), k), f"Top {k} for “{query.strip()}”")
+    try:
+        found = kb.find(query.strip(), k)
+    except KnowledgeBaseError as exc:
+        return f"<p>⚠️ {escape(str(exc))}</p>"
+    if not found:
+        return f"<p>Nothing holds the exact text {escape(query.strip())}.</p>"
+    return passages_html(found, f"Top {k} for “{query.strip()}”")
 
 
 def build_knowledge_page(kb: KnowledgeBase, max_upload_mb: float) -> gr.Blocks:
@@ -81,7 +88,8 @@ def build_knowledge_page(kb: KnowledgeBase, max_upload_mb: float) -> gr.Blocks:
             sure = gr.Checkbox(label="Yes, delete it", value=False, elem_id="kb-delete-confirm")
             delete = gr.Button("Delete source", variant="stop", elem_id="kb-delete")
         with gr.Row():
-            query = gr.Textbox(label="Search what is stored", elem_id="kb-query")
+            query = gr.Textbox(label="Search what is stored", elem_id="kb-query",
+                               placeholder='words, a name, or a "quoted phrase" for exact text only')
             find = gr.Button("Search", elem_id="kb-search")
         found = gr.HTML(elem_id="kb-results")
 

@@ -177,3 +177,31 @@ def _text_pdf(path: Path, pages: list[str]) -> None:
     out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     path.write_bytes(out)
+
+
+
+
+RARE_NAME_DOCS = {  # a name mentioned once in a long passage, and passages whose words look like it
+    "survey.txt": "Ocean survey log, spring season. Crews measured salinity, water temperature and current speed at "
+                  "forty stations along the shelf edge, deployed sonar buoys, and recorded whale song for the acoustic "
+                  "archive. Storms delayed the work twice. Vessel on charter: Zorblax Tern.",
+    "zorb.txt": "Zorbing is rolling downhill inside a large transparent plastic ball.",
+    "zorba.txt": "Zorba the Greek is a 1946 novel by Nikos Kazantzakis about a lively workman.",
+    "borax.txt": "Borax is a boron compound used in cleaning products and as a flux in metalwork.",
+    "quote.txt": "Engineers said the bridge was built to last a thousand years, give or take.",
+}
+
+
+def test_the_search_box_finds_exact_text_and_rare_names(kb, tmp_path):
+    """Meaning search alone ranked the one passage naming "Zorblax" below look-alikes; `find` puts
+    exact matches first, and a quoted phrase returns exact matches only."""
+    kb.ingest([_write(tmp_path / "docs", RARE_NAME_DOCS)])
+    meaning = [p.metadata["source_name"] for p in kb.search_text("zorblax", k=3)]
+    assert "survey.txt" not in meaning  # what the search box did before
+    hits = kb.find("zorblax", k=3)  # lower case: Chroma's $contains is case-sensitive, so spellings are tried
+    assert hits[0].metadata["source_name"] == "survey.txt" and hits[0].exact
+    assert [p.metadata["source_name"] for p in hits[1:]] == meaning[:2] and not hits[1].exact
+    phrase = kb.find('"a thousand years, give or take"', k=3)
+    assert [p.metadata["source_name"] for p in phrase] == ["quote.txt"] and phrase[0].exact
+    assert kb.find("“not written anywhere”", k=3) == []  # typographic quotes too
+    assert kb.find("a novel about a Greek workman", k=1)[0].metadata["source_name"] == "zorba.txt"  # meaning still works

@@ -45,3 +45,16 @@ def test_deleting_a_source_asks_for_confirmation(kb, tmp_path):
     assert "confirm" in message and kb.collection.count() == 1
     message, *_ = delete_source(kb, "notes.txt", confirmed=True)
     assert "Deleted `notes.txt` (1 chunks)" in message and kb.collection.count() == 0
+
+
+def test_the_search_box_finds_a_rare_name_and_a_quoted_phrase(kb, tmp_path):
+    from tests.knowledge_base.test_store import RARE_NAME_DOCS
+    from ui.knowledge import search
+
+    ingest_files(kb, [_upload(tmp_path, name, name, text) for name, text in RARE_NAME_DOCS.items()],
+                 progress=lambda *a, **k: None)
+    html = search(kb, "Zorblax", k=2)
+    first, second = html.split("<li")[1:3]
+    assert "survey.txt" in first and "exact text" in first and "exact text" not in second
+    assert "quote.txt" in search(kb, '"give or take"') and "zorba.txt" not in search(kb, '"give or take"')
+    assert "Nothing holds the exact text" in search(kb, '"no such words"')
