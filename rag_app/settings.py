@@ -82,6 +82,9 @@ class Settings:
     ui_user: str = field(default="", metadata={"help": "user name for the knowledge-base page"})
     ui_password: str = field(default="", metadata={"help": "password for the knowledge-base page", "secret": True})
     ui_protect_chat: bool = field(default=False, metadata={"help": "require the credentials for the chat page too"})
+    ui_upload_max_age_s: int = field(
+        default=900, metadata={"help": "chat recordings and uploads are deleted from the temp folder after this long, seconds"}
+    )
 
     @property
     def models_dir(self) -> Path:
@@ -177,6 +180,8 @@ def load_settings(
     if settings.llm_timeout_s <= 0 or settings.llm_answer_timeout_s < settings.llm_timeout_s:
         raise ValueError(f"settings 'llm_timeout_s' must be above 0 and 'llm_answer_timeout_s' at least as long, not "
                          f"{settings.llm_timeout_s:g} and {settings.llm_answer_timeout_s:g}")
+    if settings.ui_upload_max_age_s < 1:
+        raise ValueError(f"setting 'ui_upload_max_age_s' must be at least 1, not {settings.ui_upload_max_age_s}")
     if not 0 < settings.max_audio_seconds <= WHISPER_SECONDS:
         # Whisper's window: beyond it both speech paths would silently use the first 30 s only
         raise ValueError(f"setting 'max_audio_seconds' must be between 0 and {WHISPER_SECONDS:.0f} "
