@@ -1,7 +1,7 @@
 """The fault suite's report: docs/reliability.md, one row per test marked `faults`, written from the run.
 
 A fault test carries `@pytest.mark.faults(fault=..., expected=...)` (`{name}` in either is filled
-from the test's parameters) and may call the `observe` fixture with what it saw (the message a
+from the test's parameters, `{id}` with its parameter id) and may call the `observe` fixture with what it saw (the message a
 user got, how long it took, what the store held). At the end of a session run with `-m faults`
 (`make faults`) or with SEAL_RAG_FAULT_TABLE=1 the table is written; any other run leaves the
 file alone, so the default `make test` runs the same tests without rewriting the document.
@@ -40,8 +40,9 @@ class _Params(dict):
 
 
 def _filled(text: str, item: pytest.Item) -> str:
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    return text.format_map(_Params({k: str(v) for k, v in params.items()}))
+    callspec = getattr(item, "callspec", None)
+    values = {k: str(v) for k, v in getattr(callspec, "params", {}).items()}
+    return text.format_map(_Params(values, id=getattr(callspec, "id", "")))
 
 
 @pytest.fixture

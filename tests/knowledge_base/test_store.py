@@ -72,6 +72,8 @@ def _upload(root: Path, folder: str, name: str, text: str) -> Path:
     return path
 
 
+@pytest.mark.faults(fault="a changed file re-uploaded under the same name ({id} Chroma)",
+                    expected="replaces its chunks, never a second copy; the same file again changes nothing")
 def test_reuploading_a_changed_file_replaces_it(kb, tmp_path):
     first = _upload(tmp_path, "a1", "notes.txt", "The lighthouse on Kelpie Island is painted red.\n\n" + "Filler words. " * 60)
     kb.ingest([first], by_name=True)
@@ -94,6 +96,7 @@ def test_uploads_keyed_by_temp_path_before_are_replaced_too(tmp_path, embedder):
     assert kb.collection.get(include=["documents"])["documents"] == ["The lighthouse is painted green."]
 
 
+@pytest.mark.faults(fault="two different files with one name in an upload batch", expected="the second is named, not merged into the first")
 def test_two_files_with_one_name_in_a_batch_are_not_merged(tmp_path, embedder):
     kb = KnowledgeBase(open_client(tmp_path / "chroma"), "knowledge", embedder)
     one, two = _upload(tmp_path, "x", "notes.txt", "Owls hunt at night."), _upload(tmp_path, "y", "notes.txt", "Bees make honey.")

@@ -158,11 +158,14 @@ def test_a_server_dying_mid_answer_raises_llm_error(dying_server):
     assert pieces == TOKENS  # what arrived before the failure was streamed
 
 
-def test_a_server_dying_mid_answer_ends_the_turn_with_passages_and_a_notice(dying_server):
+@pytest.mark.faults(fault="LLM server killed mid-stream ({id}: the connection dropped / closed without a finish reason)",
+                    expected="the tokens so far, the passages and a notice that the answer is cut short; no crash")
+def test_a_server_dying_mid_answer_ends_the_turn_with_passages_and_a_notice(dying_server, observe):
     events = _events(Pipeline(_Seal(), _KB(), OpenAICompatibleLLM(dying_server, model="m", timeout_s=5)))
     assert events["passages"] and "".join(events["token"]) == "".join(TOKENS)
     assert "stopped mid-answer" in events["notice"] and "cut short" in events["notice"]
     assert "trace" in events  # the turn finished normally
+    observe(f"{len(events['token'])} tokens shown, then \"{events['notice']}\"")
 
 
 class _Batch(dict):
@@ -199,6 +202,8 @@ def _drain(llm: LocalLLM) -> dict:
     return _within(10, lambda: list(llm.stream([{"role": "user", "content": "hi"}])))
 
 
+@pytest.mark.faults(fault="embedded LLM raises in its worker thread (CUDA out of memory) mid-answer",
+                    expected="the turn gets the error instead of waiting forever; the model lock is freed for the next turn")
 def test_an_embedded_model_failure_reaches_the_turn_and_frees_the_model():
     model = _Model(fail=True)
     llm = LocalLLM.from_parts("fake", _Tokenizer(), model)
@@ -208,10 +213,13 @@ def test_an_embedded_model_failure_reaches_the_turn_and_frees_the_model():
     assert "".join(_drain(llm)["value"]) == "w4 w5 w6 w7 "
 
 
-def test_an_embedded_model_failure_ends_the_turn_with_passages_and_a_notice():
+@pytest.mark.faults(fault="embedded LLM fails mid-answer, seen from the turn",
+                    expected="the passages and a notice naming the error")
+def test_an_embedded_model_failure_ends_the_turn_with_passages_and_a_notice(observe):
     llm = LocalLLM.from_parts("fake", _Tokenizer(), _Model(fail=True))
     events = _events(Pipeline(_Seal(), _KB(), llm))
     assert events["passages"] and "CUDA out of memory" in events["notice"] and "trace" in events
+    observe(f"\"{events['notice']}\"")
 
 
 class _EndlessModel(_Model):
@@ -231,6 +239,8 @@ class _EndlessModel(_Model):
         streamer.end()
 
 
+@pytest.mark.faults(fault="a user leaves mid-answer (embedded LLM)",
+                    expected="generation stops before the model lock is released (no second generation at once)")
 def test_an_abandoned_turn_stops_the_model_before_freeing_it():
     """A user leaving mid-answer closes the turn's generator: the worker must stop before the
     lock goes, or the next turn would run a second generation on the same model."""
