@@ -54,9 +54,20 @@ def delete_source(kb: KnowledgeBase, name: str | None, confirmed: bool = False) 
     if not confirmed:
         return (f"Tick *Yes, delete it* to confirm deleting `{escape(name)}`.", gr.skip(), gr.skip(), gr.skip(),
                 gr.skip())
-    removed = kb.delete_source(name)
-    return (f"Deleted `{escape(name)}` ({removed} chunks).", sources_table(kb), stats_markdown(kb),
-            gr.update(choices=_names(kb), value=None), False)
+    try:
+        removed = kb.delete_source(name)
+        return (f"Deleted `{escape(name)}` ({removed} chunks).", sources_table(kb), stats_markdown(kb),
+                gr.update(choices=_names(kb), value=None), False)
+    except KnowledgeBaseError as exc:  # a Chroma server gone: say so, keep the page
+        return f"**Not deleted:** {escape(str(exc))}", gr.skip(), gr.skip(), gr.skip(), gr.skip()
+
+
+def refresh(kb: KnowledgeBase) -> tuple[list, str, dict]:
+    """The sources table, the stats line and the delete list; a store that is down is said in the stats line."""
+    try:
+        return sources_table(kb), stats_markdown(kb), gr.update(choices=_names(kb))
+    except KnowledgeBaseError as exc:
+        return [], f"⚠️ {escape(str(exc))}", gr.update(choices=[])
 
 
 def search(kb: KnowledgeBase, query: str, k: int = 5) -> str:
@@ -101,5 +112,5 @@ def build_knowledge_page(kb: KnowledgeBase, max_upload_mb: float) -> gr.Blocks:
                      [report, table, stats, source_choice, sure])
         find.click(lambda q: search(kb, q), query, found, api_name="search")  # a stable name for HTTP clients
         query.submit(lambda q: search(kb, q), query, found)
-        page.load(lambda: (sources_table(kb), stats_markdown(kb), gr.update(choices=_names(kb))), None, [table, stats, source_choice])
+        page.load(lambda: refresh(kb), None, [table, stats, source_choice])
     return page

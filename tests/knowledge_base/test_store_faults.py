@@ -273,7 +273,7 @@ class _KillingEmbedder(HashEmbedder):
 def test_a_chroma_server_killed_and_restarted_mid_session(tmp_path, observe):
     from rag_app.pipeline import Pipeline
     from ui.chat import respond
-    from ui.knowledge import ingest_files
+    from ui.knowledge import delete_source, ingest_files, refresh
 
     server = _ChromaServer(tmp_path)
     try:
@@ -293,6 +293,8 @@ def test_a_chroma_server_killed_and_restarted_mid_session(tmp_path, observe):
         assert "Could not use this question" in notice and "is not answering" in notice
         report, *_ = ingest_files(kb, [str(docs / "doc0.txt")], progress=lambda *a, **k: None)
         assert report.startswith("**Ingestion stopped:** could not ingest") and "is not answering" in report
+        assert delete_source(kb, "doc0.txt", confirmed=True)[0].startswith("**Not deleted:** could not delete")
+        assert "could not list the sources" in refresh(kb)[1]  # the KB page still loads, saying why it is empty
 
         server.start()
         kb.ingest([docs])  # the next request: no app restart
