@@ -74,7 +74,7 @@ def _upload(root: Path, folder: str, name: str, text: str) -> Path:
 
 @pytest.mark.faults(fault="a changed file re-uploaded under the same name ({id} Chroma)",
                     expected="replaces its chunks, never a second copy; the same file again changes nothing")
-def test_reuploading_a_changed_file_replaces_it(kb, tmp_path):
+def test_reuploading_a_changed_file_replaces_it(kb, tmp_path, observe):
     first = _upload(tmp_path, "a1", "notes.txt", "The lighthouse on Kelpie Island is painted red.\n\n" + "Filler words. " * 60)
     kb.ingest([first], by_name=True)
     before = kb.collection.count()
@@ -86,6 +86,7 @@ def test_reuploading_a_changed_file_replaces_it(kb, tmp_path):
     assert "green" in texts and "red" not in texts
     same = kb.ingest([_upload(tmp_path, "c3", "notes.txt", changed.read_text())], by_name=True)
     assert same.chunks_added == 0 and same.chunks_removed == 0 and kb.collection.count() == before
+    observe(f"{report.chunks_removed} stale chunk(s) replaced; {before} chunks, one source, only the new text")
 
 
 def test_uploads_keyed_by_temp_path_before_are_replaced_too(tmp_path, embedder):
@@ -97,12 +98,13 @@ def test_uploads_keyed_by_temp_path_before_are_replaced_too(tmp_path, embedder):
 
 
 @pytest.mark.faults(fault="two different files with one name in an upload batch", expected="the second is named, not merged into the first")
-def test_two_files_with_one_name_in_a_batch_are_not_merged(tmp_path, embedder):
+def test_two_files_with_one_name_in_a_batch_are_not_merged(tmp_path, embedder, observe):
     kb = KnowledgeBase(open_client(tmp_path / "chroma"), "knowledge", embedder)
     one, two = _upload(tmp_path, "x", "notes.txt", "Owls hunt at night."), _upload(tmp_path, "y", "notes.txt", "Bees make honey.")
     report = kb.ingest([one, two], by_name=True)
     assert report.files == 1 and "same name" in report.errors[str(two)]
     assert kb.collection.get(include=["documents"])["documents"] == ["Owls hunt at night."]
+    observe(f"the second: \"{report.errors[str(two)].split('(')[0].strip()}\"")
 
 
 def test_retriever_returns_documents_with_scores(kb, tmp_path):

@@ -59,7 +59,7 @@ def test_an_overlong_recording_is_refused_before_decoding(tmp_path, observe):
 
 
 @pytest.mark.faults(fault="45 s of audio (over Whisper's 30 s window)", expected="refused with the limit, not silently cut to 30 s")
-def test_more_than_whispers_30_seconds_is_refused_not_truncated():
+def test_more_than_whispers_30_seconds_is_refused_not_truncated(observe):
     """Whisper hears 30 s: the speech tower and the ASR baseline would silently drop the rest."""
     with pytest.raises(AudioError, match=r"45 s long; the limit is 30 s"):
         Pipeline(None, None, None).decode(_wav(45))
@@ -69,6 +69,7 @@ def test_more_than_whispers_30_seconds_is_refused_not_truncated():
         load_settings(environ={"SEAL_RAG_MAX_AUDIO_SECONDS": "60"})
     with pytest.raises(ValueError, match="30"):
         Pipeline(None, None, None, max_seconds=60)
+    observe("\"the recording is 45 s long; the limit is 30 s\"; 29 s accepted whole; a 60 s setting is refused")
 
 
 @pytest.mark.faults(fault="ordinary odd audio: 8 kHz, 48 kHz with 6 channels, 8-bit PCM, OGG Vorbis, MP3",

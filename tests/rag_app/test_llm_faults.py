@@ -92,7 +92,7 @@ class _TricklingServer(BaseHTTPRequestHandler):
 @pytest.mark.faults(fault="LLM server trickles {mode} (a token or a byte every 0.2 s, forever)",
                     expected="the turn ends at its deadline with the passages and a notice; the app hangs up")
 @pytest.mark.parametrize("mode, deadline", [("tokens", "too slow: the answer took over 2 s"),
-                                            ("bytes", "stopped mid-answer (no token for 1 s)")])
+                                            ("bytes", "stopped mid-answer (no token for 1 s)")], ids=["tokens", "bytes"])
 def test_a_trickling_server_ends_the_turn_at_its_deadline(mode, deadline, observe):
     """Each read arrives within the 1 s read timeout, so the client's timeout alone never fired."""
     handler = type("Handler", (_TricklingServer,), {"mode": mode, "hung_up": threading.Event()})
@@ -204,13 +204,14 @@ def _drain(llm: LocalLLM) -> dict:
 
 @pytest.mark.faults(fault="embedded LLM raises in its worker thread (CUDA out of memory) mid-answer",
                     expected="the turn gets the error instead of waiting forever; the model lock is freed for the next turn")
-def test_an_embedded_model_failure_reaches_the_turn_and_frees_the_model():
+def test_an_embedded_model_failure_reaches_the_turn_and_frees_the_model(observe):
     model = _Model(fail=True)
     llm = LocalLLM.from_parts("fake", _Tokenizer(), model)
     failed = _drain(llm)
     assert isinstance(failed.get("error"), LLMError) and "CUDA out of memory" in str(failed["error"])
     model.fail = False  # the next turn gets the model: the lock was released
     assert "".join(_drain(llm)["value"]) == "w4 w5 w6 w7 "
+    observe("LLMError reached the waiting turn; the next turn got the model and a whole answer")
 
 
 @pytest.mark.faults(fault="embedded LLM fails mid-answer, seen from the turn",
@@ -241,7 +242,7 @@ class _EndlessModel(_Model):
 
 @pytest.mark.faults(fault="a user leaves mid-answer (embedded LLM)",
                     expected="generation stops before the model lock is released (no second generation at once)")
-def test_an_abandoned_turn_stops_the_model_before_freeing_it():
+def test_an_abandoned_turn_stops_the_model_before_freeing_it(observe):
     """A user leaving mid-answer closes the turn's generator: the worker must stop before the
     lock goes, or the next turn would run a second generation on the same model."""
     model = _EndlessModel()
@@ -254,3 +255,4 @@ def test_an_abandoned_turn_stops_the_model_before_freeing_it():
         return model.stopped.is_set(), llm._lock.locked()
 
     assert _within(10, leave_early)["value"] == (True, False)
+    observe("generation had stopped when the lock was released")

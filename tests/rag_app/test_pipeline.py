@@ -147,9 +147,9 @@ class _FakeServer(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.faults(fault="LLM server {behaviour} (down: nothing listens; slow: no answer within the 1 s timeout; "
-                          "error: HTTP 500)", expected="the passages and a notice, within the timeout")
-@pytest.mark.parametrize("behaviour, message", [("down", "cannot reach"), ("slow", "in time"), ("error", "HTTP 500")])
+@pytest.mark.faults(fault="LLM server {id}", expected="the passages and a notice, within the timeout")
+@pytest.mark.parametrize("behaviour, message", [("down", "cannot reach"), ("slow", "in time"), ("error", "HTTP 500")],
+                         ids=["down (nothing listens)", "slow (no answer within the 1 s timeout)", "failing (HTTP 500)"])
 def test_llm_failures_still_return_passages(seal, sample_kb, behaviour, message, observe):
     server = None
     if behaviour == "down":

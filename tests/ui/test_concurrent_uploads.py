@@ -67,7 +67,7 @@ def app_url():
         except httpx.HTTPError:
             time.sleep(0.2)
     yield url
-    server.should_exit = True
+    server.should_exit = server.force_exit = True  # open event streams must not hold the shutdown
     thread.join(timeout=10)
 
 

@@ -23,24 +23,26 @@ def _upload(root: Path, folder: str, name: str, content: str | bytes) -> str:
 
 @pytest.mark.faults(fault="a changed file uploaded again under the same name on the KB page",
                     expected="it replaces the old chunks; one source, no mixed old and new text")
-def test_a_changed_file_uploaded_again_replaces_the_old_one(kb, tmp_path):
+def test_a_changed_file_uploaded_again_replaces_the_old_one(kb, tmp_path, observe):
     ingest_files(kb, [_upload(tmp_path, "h1", "notes.txt", "The lighthouse is painted red.")], progress=lambda *a, **k: None)
     message, table, *_ = ingest_files(kb, [_upload(tmp_path, "h2", "notes.txt", "The lighthouse is painted green.")],
                                       progress=lambda *a, **k: None)
     assert "1 chunks added" in message and "1 stale removed" in message
     assert [row[0] for row in table] == ["notes.txt"]
     assert kb.collection.get(include=["documents"])["documents"] == ["The lighthouse is painted green."]
+    observe(f"\"{message}\"")
 
 
 @pytest.mark.faults(fault="a KB page upload batch with a CSV field over 128 KB and a deeply nested JSONL file",
                     expected="the good file ingested, the bad ones named with their reasons")
-def test_bad_uploads_are_named_and_the_good_one_ingested(kb, tmp_path):
+def test_bad_uploads_are_named_and_the_good_one_ingested(kb, tmp_path, observe):
     files = [_upload(tmp_path, "g", "good.txt", "Owls hunt at night."),
              _upload(tmp_path, "w", "wide.csv", 'text\n"' + "x" * 200_000 + '"\n'),
              _upload(tmp_path, "d", "deep.jsonl", "[" * 100_000 + "]" * 100_000 + "\n")]
     message, *_ = ingest_files(kb, files, progress=lambda *a, **k: None)
     assert "Ingested 1 file(s)" in message
     assert "`wide.csv`: a field is over 128 KB" in message and "`deep.jsonl`: line 1 is nested too deeply" in message
+    observe(" ".join(message.split()))
 
 
 @pytest.mark.faults(fault="Delete pressed on a source without confirming", expected="nothing deleted until 'Yes, delete it' is ticked")
