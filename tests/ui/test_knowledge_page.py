@@ -46,10 +46,11 @@ def test_bad_uploads_are_named_and_the_good_one_ingested(kb, tmp_path, observe):
 
 
 @pytest.mark.faults(fault="Delete pressed on a source without confirming", expected="nothing deleted until 'Yes, delete it' is ticked")
-def test_deleting_a_source_asks_for_confirmation(kb, tmp_path):
+def test_deleting_a_source_asks_for_confirmation(kb, tmp_path, observe):
     ingest_files(kb, [_upload(tmp_path, "h1", "notes.txt", "The lighthouse is painted red.")], progress=lambda *a, **k: None)
     message, *_ = delete_source(kb, "notes.txt", confirmed=False)
     assert "confirm" in message and kb.collection.count() == 1
+    observe(f"unconfirmed: \"{message}\", nothing deleted")
     message, *_ = delete_source(kb, "notes.txt", confirmed=True)
     assert "Deleted `notes.txt` (1 chunks)" in message and kb.collection.count() == 0
 
