@@ -39,7 +39,7 @@ def ask_command(
 ) -> None:
     """Stream the answer, then the sources and the latency of every stage."""
     from knowledge_base.store import KnowledgeBaseError
-    from rag_app.audio import AudioError
+    from rag_app.audio import AudioError, audio_seconds
     from rag_app.model_store import ModelNotAvailable
     from rag_app.trace import EventKind
     from rag_app.vad import NoSpeechError
@@ -54,6 +54,8 @@ def ask_command(
     if audio is not None and not audio.is_file():
         raise typer.BadParameter(f"{audio} does not exist")
     with user_errors(AudioError, NoSpeechError, KnowledgeBaseError, ModelNotAvailable, ValueError):
+        if audio is not None:  # a file that cannot be used is refused from its header, before the models load
+            audio_seconds(audio, settings_of(ctx).max_audio_seconds)
         pipeline = build_pipeline(settings_of(ctx), with_llm=not no_llm, with_asr=mode == "asr")
         passages = []
         for event in pipeline.answer(audio=source, text=text, mode=mode):

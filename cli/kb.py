@@ -91,8 +91,8 @@ def kb_reindex(ctx: typer.Context, collection: Optional[str] = typer.Option(None
 @kb_app.command("search")
 def kb_search(ctx: typer.Context, text: str = typer.Argument(...), k: int = typer.Option(5),
               collection: Optional[str] = typer.Option(None)) -> None:
-    """Text search, to check what is stored."""
-    for n, passage in enumerate(_open(ctx, collection).search_text(text, k), 1):
+    """What is stored: passages holding the exact text first (a "quoted phrase": only those), then by meaning."""
+    for n, passage in enumerate(_open(ctx, collection).find(text, k), 1):
         name = passage.metadata.get("source_name", passage.metadata.get("source", ""))
         page = f" p.{passage.metadata['page']}" if "page" in passage.metadata else ""
         typer.echo(f"[{n}] {passage.score:.3f} {name}{page}: {passage.text[:160].replace(chr(10), ' ')}")

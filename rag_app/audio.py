@@ -25,7 +25,12 @@ class AudioError(ValueError):
 
 
 def _require_content(source: str | Path | bytes) -> None:
-    size = len(source) if isinstance(source, bytes) else Path(source).stat().st_size
+    try:
+        size = len(source) if isinstance(source, bytes) else Path(source).stat().st_size
+    except FileNotFoundError:
+        # the web app deletes recordings after ui_upload_max_age_s; a turn asked later finds none
+        raise AudioError("the recording is no longer on the server (recordings are kept for a while only): "
+                         "record or upload it again") from None
     if size == 0:
         raise AudioError("the audio file is empty")
 

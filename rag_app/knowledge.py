@@ -12,4 +12,5 @@ def open_knowledge_base(settings: Settings, seal=None, collection: str | None = 
 
         seal = load_seal_model(settings)
     client = open_client(settings.chroma_dir, settings.chroma_url)
-    return KnowledgeBase(client, collection or settings.collection, seal, check_embedder=check_embedder)
+    return KnowledgeBase(client, collection or settings.collection, seal, check_embedder=check_embedder,
+                         keep_free_bytes=int(settings.chroma_keep_free_mb * 1e6))

@@ -6,7 +6,10 @@ answers with no server at all.
 """
 from __future__ import annotations
 
+import queue
+import socket
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -19,14 +22,21 @@ class LLMError(RuntimeError):
     """The LLM could not answer (server down, timeout, error status); the message says which."""
 
 
+class AnswerTooSlow(LLMError):
+    """The whole answer took longer than its deadline (a server trickling tokens); not retried,
+    since the user has already waited the whole budget."""
+
+
 class OpenAICompatibleLLM:
     """Any OpenAI-compatible server; vLLM's `vllm serve` is the production path."""
 
-    def __init__(self, base_url: str, model: str = "", api_key: str = "EMPTY", timeout_s: float = 60.0):
+    def __init__(self, base_url: str, model: str = "", api_key: str = "EMPTY", timeout_s: float = 60.0,
+                 answer_timeout_s: float = 300.0):
         from openai import OpenAI
 
+        # timeout_s bounds each network read; the stream's own deadlines are in _read
         self.client = OpenAI(base_url=base_url, api_key=api_key or "EMPTY", timeout=timeout_s, max_retries=0)
-        self.base_url, self.timeout_s = base_url, timeout_s
+        self.base_url, self.timeout_s, self.answer_timeout_s = base_url, timeout_s, max(answer_timeout_s, timeout_s)
         self._model = model
         self.name = model or base_url
 
@@ -48,6 +58,7 @@ class OpenAICompatibleLLM:
     def stream(self, messages: list[Message], max_new_tokens: int = 256) -> Iterator[str]:
         import openai
 
+        started = time.monotonic()
         try:
             chunks = self.client.chat.completions.create(
                 model=self.model(), messages=messages, max_tokens=max_new_tokens, temperature=0.0, stream=True
@@ -58,31 +69,79 @@ class OpenAICompatibleLLM:
             raise LLMError(f"cannot reach the LLM server at {self.base_url}") from exc
         except openai.APIStatusError as exc:
             raise LLMError(f"the LLM server returned HTTP {exc.status_code}: {str(exc.message)[:200]}") from exc
-        yield from self._read(chunks)
+        yield from self._read(chunks, started)
 
-    def _read(self, chunks) -> Iterator[str]:
-        """The streamed answer. Once the server has answered, any failure means the answer was cut
-        short: a dropped connection surfaces as openai's or the HTTP library's own types depending
-        on versions, and a stream that ends cleanly without a finish reason was cut too (a server
-        killed behind a proxy)."""
-        import openai
+    def _read(self, chunks, started: float) -> Iterator[str]:
+        """The streamed answer, within two deadlines: no token for `timeout_s` is a stall, and the
+        whole answer may take `answer_timeout_s`. The client's read timeout alone missed a server
+        that trickles tokens (or bytes) just faster than it, and the turn never ended; so another
+        thread reads the stream and this one waits for each piece with a deadline.
 
-        finished = False
+        Once the server has answered, any failure means the answer was cut short: a dropped
+        connection surfaces as openai's or the HTTP library's own types depending on versions,
+        and a stream that ends cleanly without a finish reason was cut too (a server killed
+        behind a proxy)."""
+        pieces: queue.Queue = queue.Queue()
+
+        def pump() -> None:
+            try:
+                for chunk in chunks:
+                    pieces.put((chunk, None))
+                pieces.put((None, None))
+            except BaseException as exc:  # noqa: BLE001 - handed to the reading turn
+                pieces.put((None, exc))
+
+        threading.Thread(target=pump, daemon=True, name="llm-stream").start()
+        finished = ended = False
         try:
-            for chunk in chunks:
+            while True:
+                left = self.answer_timeout_s - (time.monotonic() - started)
+                try:
+                    chunk, error = pieces.get(timeout=max(0.0, min(self.timeout_s, left)))
+                except queue.Empty:
+                    raise self._late(time.monotonic() - started >= self.answer_timeout_s) from None
+                ended = chunk is None
+                if error is not None:
+                    raise self._cut(error) from error
+                if ended:
+                    break
                 if chunk.choices:
                     choice = chunk.choices[0]
                     if choice.delta is not None and choice.delta.content:
                         yield choice.delta.content
                     finished = finished or choice.finish_reason is not None
-        except openai.APITimeoutError as exc:
-            raise LLMError(f"the LLM server at {self.base_url} stopped mid-answer (no token for "
-                           f"{self.timeout_s:g} s)") from exc
-        except Exception as exc:  # noqa: BLE001 - see above; the cause's type goes into the message
-            cause = exc.__cause__ or exc
-            raise LLMError(f"the LLM server at {self.base_url} stopped mid-answer ({type(cause).__name__})") from exc
+        finally:
+            if not ended:  # a late or abandoned answer: stop the reading thread and the server's work
+                _hang_up(chunks)
         if not finished:
             raise LLMError(f"the LLM server at {self.base_url} stopped mid-answer (the stream ended without a finish reason)")
+
+    def _late(self, whole_answer: bool) -> LLMError:
+        if whole_answer:
+            return AnswerTooSlow(f"the LLM server at {self.base_url} is too slow: the answer took over "
+                                 f"{self.answer_timeout_s:g} s")
+        return LLMError(f"the LLM server at {self.base_url} stopped mid-answer (no token for {self.timeout_s:g} s)")
+
+    def _cut(self, exc: BaseException) -> LLMError:
+        import openai
+
+        if isinstance(exc, openai.APITimeoutError):
+            return self._late(False)
+        cause = exc.__cause__ or exc  # the cause's type goes into the message
+        return LLMError(f"the LLM server at {self.base_url} stopped mid-answer ({type(cause).__name__})")
+
+
+def _hang_up(chunks) -> None:
+    """Stop a stream another thread may be blocked reading: shutting its socket wakes that read at
+    once (closing alone would wait for the read timeout, and a trickle never hits it)."""
+    try:
+        stream = chunks.response.extensions["network_stream"]
+        stream.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+    except Exception:  # noqa: BLE001 - already closed, or a transport without a socket
+        try:
+            chunks.close()
+        except Exception:  # noqa: BLE001 - nothing more to stop
+            pass
 
 
 class _StopWhenSet:

@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Iterator
 
-from rag_app.llm import LLMError, Message
+from rag_app.llm import AnswerTooSlow, LLMError, Message
 
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class ResumingLLM:
                     log.warning("answer finished by retry %d after: %s", attempt, first_error)
                 return
             except LLMError as exc:
-                if exc is first_error or attempt == self.retries:
+                if exc is first_error or attempt == self.retries or isinstance(exc, AnswerTooSlow):
                     log.warning("LLM answer given up after %d tries: %s", attempt + 1, first_error or exc)
                     raise (first_error or exc)
                 first_error = first_error or exc

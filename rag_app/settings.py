@@ -42,7 +42,7 @@ def _default_home() -> Path:
 QUESTION_TEXTS = ("reading", "decoder")  # see Settings.question_text and rag_app.pipeline
 
 
-@dataclass
+@dataclass(repr=False)
 class Settings:
     """Every path, model choice, device and endpoint the application uses."""
 
@@ -59,10 +59,16 @@ class Settings:
     chroma_path: Path | None = field(default=None, metadata={"help": "embedded Chroma folder (default HOME/chroma)"})
     chroma_url: str = field(default="", metadata={"help": "Chroma server URL; set = client/server mode"})
     collection: str = field(default="knowledge", metadata={"help": "Chroma collection name"})
+    chroma_keep_free_mb: float = field(
+        default=100.0, metadata={"help": "free disk an ingest leaves on the embedded Chroma folder, MB (Chroma hangs on a full disk)"}
+    )
     llm_base_url: str = field(default="", metadata={"help": "OpenAI-compatible (vLLM) URL; set = use it"})
     llm_model: str = field(default="", metadata={"help": "model name on the LLM server"})
     llm_api_key: str = field(default="EMPTY", metadata={"help": "API key for the LLM server", "secret": True})
-    llm_timeout_s: float = field(default=60.0, metadata={"help": "LLM request timeout, seconds"})
+    llm_timeout_s: float = field(default=60.0, metadata={"help": "LLM server: longest wait for the answer to start or for its next token, seconds"})
+    llm_answer_timeout_s: float = field(
+        default=300.0, metadata={"help": "LLM server: longest a whole answer may take, seconds (a server trickling tokens is cut there)"}
+    )
     llm_retries: int = field(default=0, metadata={"help": "ask the LLM server again when an answer fails or is cut (resumes it)"})
     top_k: int = field(default=4, metadata={"help": "passages retrieved per question"})
     max_audio_seconds: float = field(
@@ -81,6 +87,9 @@ class Settings:
     ui_user: str = field(default="", metadata={"help": "user name for the knowledge-base page"})
     ui_password: str = field(default="", metadata={"help": "password for the knowledge-base page", "secret": True})
     ui_protect_chat: bool = field(default=False, metadata={"help": "require the credentials for the chat page too"})
+    ui_upload_max_age_s: int = field(
+        default=900, metadata={"help": "chat recordings and uploads are deleted from the temp folder after this long, seconds"}
+    )
 
     @property
     def models_dir(self) -> Path:
@@ -94,14 +103,24 @@ class Settings:
     def chroma_dir(self) -> Path:
         return self.chroma_path or self.home / "chroma"
 
+    def _shown(self, name: str) -> Any:
+        """A field's value, or *** for a secret that is set."""
+        value = getattr(self, name)
+        return "***" if SETTING_FIELDS[name].metadata.get("secret") and value not in ("", "EMPTY") else value
+
     def describe(self) -> list[tuple[str, str, str]]:
         """(name, value, help) rows for display; secrets are masked."""
-        rows = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            shown = "***" if f.metadata.get("secret") and value not in ("", "EMPTY") else str(value)
-            rows.append((f.name, shown, f.metadata.get("help", "")))
-        return rows
+        return [(f.name, str(self._shown(f.name)), f.metadata.get("help", "")) for f in fields(self)]
+
+    def __repr__(self) -> str:
+        # The dataclass repr printed the API key and the UI password into any log or traceback
+        # that showed the settings.
+        return f"Settings({', '.join(f'{f.name}={self._shown(f.name)!r}' for f in fields(self))})"
+
+    __str__ = __repr__
+
+
+SETTING_FIELDS = {f.name: f for f in fields(Settings)}
 
 
 def _coerce(name: str, raw: Any, annotation: Any) -> Any:
@@ -165,6 +184,11 @@ def load_settings(
     if not 0 < settings.vad_threshold < 1 or settings.vad_pad_ms < 0:
         raise ValueError(f"settings 'vad_threshold' must be between 0 and 1 and 'vad_pad_ms' at least 0, not "
                          f"{settings.vad_threshold:g} and {settings.vad_pad_ms}")
+    if settings.llm_timeout_s <= 0 or settings.llm_answer_timeout_s < settings.llm_timeout_s:
+        raise ValueError(f"settings 'llm_timeout_s' must be above 0 and 'llm_answer_timeout_s' at least as long, not "
+                         f"{settings.llm_timeout_s:g} and {settings.llm_answer_timeout_s:g}")
+    if settings.ui_upload_max_age_s < 1:
+        raise ValueError(f"setting 'ui_upload_max_age_s' must be at least 1, not {settings.ui_upload_max_age_s}")
     if not 0 < settings.max_audio_seconds <= WHISPER_SECONDS:
         # Whisper's window: beyond it both speech paths would silently use the first 30 s only
         raise ValueError(f"setting 'max_audio_seconds' must be between 0 and {WHISPER_SECONDS:.0f} "

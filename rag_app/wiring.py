@@ -10,7 +10,8 @@ def make_llm(settings: Settings):
     if settings.llm_base_url:
         from rag_app.llm import OpenAICompatibleLLM
 
-        llm = OpenAICompatibleLLM(settings.llm_base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout_s)
+        llm = OpenAICompatibleLLM(settings.llm_base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout_s,
+                                  settings.llm_answer_timeout_s)
         if settings.llm_retries:  # replicas behind a router: finish an answer a dying replica cut (rag_app.llm_resume)
             from rag_app.llm_resume import ResumingLLM
 

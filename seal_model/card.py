@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -63,25 +64,81 @@ def _eval_table(report: dict) -> list[str]:
     return lines
 
 
-def _earlier_training(config: dict) -> list[str]:
+_RUN_HEADING = re.compile(r"^#{2,} (Training data.*|Training|Before this run.*)$")
+_ABSOLUTE = re.compile(r"`(/[^`]+)`")
+
+
+def portable(path: str) -> str:
+    """A folder as the card names it: a shipped checkpoint relative to the package, anything else by
+    its own name. An absolute path names one machine's folders (the card and the shipped
+    train_config.json recorded /work/... and /root/... paths)."""
+    parts = Path(path).parts
+    if not Path(path).is_absolute():
+        return path
+    if "seal_model" in parts and "checkpoints" in parts[parts.index("seal_model"):]:
+        return "/".join(parts[parts.index("seal_model"):])
+    return Path(path).name
+
+
+def _runs(card: str) -> list[dict]:
+    """The runs a card describes, its own first, then each earlier one it carries: per run the
+    'Training data' heading and body, the 'Training' body and the 'Before this run' body (where it
+    was warm-started from), each a list of lines, without heading levels."""
+    runs: list[dict] = []
+    section = None
+    for line in card.split("## Held-out evaluation")[0].splitlines():
+        heading = _RUN_HEADING.match(line)
+        if heading:
+            title = heading.group(1)
+            if title.startswith("Training data"):
+                runs.append({"data_title": title, "data": [], "training": [], "from": []})
+            section = "data" if title.startswith("Training data") else "training" if title == "Training" else "from"
+        elif runs and section and not line.startswith("![losses]"):
+            runs[-1][section].append(_ABSOLUTE.sub(lambda m: f"`{portable(m.group(1))}`", line))
+    for run in runs:
+        for key in ("data", "training", "from"):
+            run[key] = "\n".join(run[key]).strip().splitlines()
+    return runs
+
+
+def _same_run(a: dict, b: dict) -> bool:
+    """Two descriptions of one training run (its steps, wall time and dev scores say so)."""
+    return bool(a["training"]) and a["training"] == b["training"]
+
+
+def _earlier_training(config: dict, own: dict | None = None) -> list[str]:
     """A warm-started run carries the data and training of the checkpoint it started from, and
-    of everything that checkpoint started from in turn (a chain of warm starts)."""
+    of everything that checkpoint started from in turn (a chain of warm starts).
+
+    `seal-rag ship` over the checkpoint a run started from, run a second time, read the card the
+    first ship had written as the parent's and put the run in its own history again (the shipped
+    card held one run twice). A parent card describing this same run (`own`) is therefore read as
+    an earlier ship of it, and consecutive repeats already in a chain are dropped."""
     if not config.get("init_from"):
         return []
-    lines = ["## Before this run: the checkpoint it started from", "", f"Warm-started from `{config['init_from']}`."]
+    started_from = f"Warm-started from `{portable(config['init_from'])}`."
     earlier = Path(config["init_from"]) / "DATA_CARD.md"
-    if earlier.exists():
-        text = earlier.read_text()
-        begin, losses = text.find("## Training data"), text.find("![losses]")
-        if begin >= 0:
-            parts = [text[begin : losses if losses > begin else None]]
-            chain = text.find("## Before this run", max(losses, 0))
-            if chain >= 0:
-                stop = text.find("## Held-out evaluation", chain)
-                parts.append(text[chain : stop if stop > chain else None])
-            body = "\n\n".join(part.strip() for part in parts)
-            lines += ["", "\n".join("#" + line if line.startswith("#") else line for line in body.splitlines())]
+    chain = _runs(earlier.read_text()) if earlier.exists() else []
+    if own is not None and chain and _same_run(own, chain[0]):
+        started_from = "\n".join(chain[0]["from"]) or started_from  # what the first ship recorded
+        chain = chain[1:]
+    chain = [run for n, run in enumerate(chain) if n == 0 or not _same_run(run, chain[n - 1])]
+    lines = ["## Before this run: the checkpoint it started from", "", started_from]
+    for level, run in enumerate(chain, start=3):
+        lines += ["", f"{'#' * level} {run['data_title']}", *run["data"]]
+        if run["training"]:
+            lines += ["", f"{'#' * level} Training", *run["training"]]
+        if run["from"]:
+            lines += ["", f"{'#' * level} Before this run: the checkpoint it started from", "", *run["from"]]
     return lines + [""]
+
+
+def _portable_config(run_dir: Path) -> str:
+    """The run's train_config.json as shipped: its folders named by `portable`, not by absolute path."""
+    config = json.loads((run_dir / "train_config.json").read_text())
+    shipped = {key: portable(value) if isinstance(value, str) and Path(value).is_absolute() else value
+               for key, value in config.items()}
+    return json.dumps(shipped, indent=2)
 
 
 def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | None) -> Path:
@@ -93,10 +150,12 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
     shutil.copy2(run_dir / "checkpoint" / CONFIG_FILE, out_dir / CONFIG_FILE)
     save_half_precision(run_dir / "checkpoint" / WEIGHTS_FILE, out_dir / WEIGHTS_FILE)
     for name in ("loss.png", "loss.csv", "train_config.json"):
-        if (run_dir / name).exists():
-            shutil.copy2(run_dir / name, out_dir / name)
-        else:  # never leave the previous checkpoint's file beside this one's card
+        if not (run_dir / name).exists():  # never leave the previous checkpoint's file beside this one's card
             (out_dir / name).unlink(missing_ok=True)
+        elif name == "train_config.json":
+            (out_dir / name).write_text(_portable_config(run_dir))
+        else:
+            shutil.copy2(run_dir / name, out_dir / name)
     config = json.loads((run_dir / "train_config.json").read_text())
     model = json.loads((run_dir / "checkpoint" / "config.json").read_text())
     rows = list(csv.DictReader(open(run_dir / "loss.csv")))
@@ -161,7 +220,8 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
                      f"Top-10 {start['dev_top10']:.3f}.")
     # The "![losses]" marker also tells a later card where this one's own section ends.
     plot = "![losses](loss.png)" if (out_dir / "loss.png").exists() else "![losses]: none (a conversion: no training steps)"
-    lines += ["", plot, ""] + _earlier_training(config)
+    own = _runs("\n".join(lines))[0]
+    lines += ["", plot, ""] + _earlier_training(config, own)
     if eval_report:
         lines += [f"## Held-out evaluation: `{eval_report['set_name']}`, {eval_report['passages']} passages, "
                   f"device {eval_report['device']}", ""] + _eval_table(eval_report)

@@ -17,6 +17,8 @@ from seal_model.text_encoder import TextEncoder
 
 apply_offline_environment()
 
+pytest_plugins = ["tests.fault_table"]  # the `faults` marker's report (docs/reliability.md) and `observe`
+
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:

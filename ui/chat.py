@@ -2,7 +2,7 @@
 and the latency of every stage. It only calls the pipeline; no retrieval logic lives here."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import gradio as gr
 import soundfile as sf
@@ -14,7 +14,7 @@ from rag_app.speak import reply_voice_available, speak
 from rag_app.trace import EventKind
 from rag_app.vad import NoSpeechError
 from ui.render import TURN_COLUMNS, latency_chart_html, passages_html, turn_row
-from ui.status import status_markdown
+from ui.status import public, signed_in, status_markdown
 
 MODE_CHOICES = [("SEAL (speech embedding)", "seal"), ("ASR (transcribe first)", "asr"), ("Both, side by side", "both")]
 USER_ERRORS = (AudioError, NoSpeechError, KnowledgeBaseError, ValueError)
@@ -27,8 +27,10 @@ def _turn(pipeline: Pipeline, audio, text: str, mode: str, history: list, genera
 
 
 def respond(pipeline: Pipeline, audio_path: str | None, typed: str, mode: str, spoken_reply: bool,
-            chat: list, history: list, turns: list) -> Iterator[tuple]:
-    """Gradio generator: (chat, sources, latency, turns, notice, reply audio, history, turns)."""
+            chat: list, history: list, turns: list, shown: Callable[[str], str] = str) -> Iterator[tuple]:
+    """Gradio generator: (chat, sources, latency, turns, notice, reply audio, history, turns).
+    `shown` filters what the user reads of a failure (the page hides server addresses and paths
+    from anyone not signed in)."""
     chat, history, turns = list(chat or []), list(history or []), list(turns or [])
     typed = (typed or "").strip()
     if not audio_path and not typed:
@@ -57,7 +59,7 @@ def respond(pipeline: Pipeline, audio_path: str | None, typed: str, mode: str, s
             elif kind == EventKind.CITATIONS:  # shown under the answer, kept out of the history and the spoken reply
                 chat[-1] = {"role": "assistant", "content": f"{answer}\n\n*{data.label()}*"}
             elif kind == EventKind.NOTICE:
-                notice = data
+                notice = shown(data)
             elif kind == EventKind.TRACE:
                 traces.append(data)
         sources = passages_html(passages, f"Sources ({primary.upper()})")
@@ -73,8 +75,8 @@ def respond(pipeline: Pipeline, audio_path: str | None, typed: str, mode: str, s
             sources = (f"<div style='display:flex;gap:1em'><div style='flex:1'>{sources}</div><div style='flex:1'>"
                        f"{passages_html(asr_passages, 'Sources (ASR: ' + asr_heard + ')')}</div></div>")
     except USER_ERRORS as exc:
-        chat[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
-        yield chat, gr.skip(), gr.skip(), gr.skip(), f"**Could not use this question:** {exc}", None, history, turns
+        chat[-1] = {"role": "assistant", "content": f"⚠️ {shown(str(exc))}"}
+        yield chat, gr.skip(), gr.skip(), gr.skip(), f"**Could not use this question:** {shown(str(exc))}", None, history, turns
         return
     if not answer:
         chat[-1] = {"role": "assistant", "content": notice or "(no answer)"}
@@ -133,7 +135,10 @@ def question_audio(**kwargs) -> gr.Audio:
 
 
 def build_chat_page(pipeline: Pipeline, settings) -> gr.Blocks:
-    with gr.Blocks(title="seal-rag: ask by voice") as page:
+    # Recordings and dropped files are deleted by age (Gradio's delete_cache): they used to stay in
+    # the temp folder forever, whoever sent them. Answers' spoken replies go the same way.
+    age = settings.ui_upload_max_age_s
+    with gr.Blocks(title="seal-rag: ask by voice", delete_cache=(max(1, min(age, 60)), age)) as page:
         gr.Markdown("# Ask by voice\nSpeak a question; it is embedded directly (SEAL) and answered from the knowledge base.")
         history = gr.State([])
         turns_state = gr.State([])
@@ -158,8 +163,12 @@ def build_chat_page(pipeline: Pipeline, settings) -> gr.Blocks:
         turns = gr.Dataframe(headers=TURN_COLUMNS, label="Past turns", elem_id="turns", interactive=False)
         with gr.Accordion("Status", open=False):
             status = gr.Markdown()
-        def on_ask(*args):
-            yield from respond(pipeline, *args)
+
+        def on_ask(audio_path: str | None, question: str, retrieval: str, spoken_reply: bool, messages: list,
+                   past: list, rows: list, request: gr.Request) -> Iterator[tuple]:
+            reveal = signed_in(request)
+            yield from respond(pipeline, audio_path, question, retrieval, spoken_reply, messages, past, rows,
+                               shown=lambda text: text if reveal else public(text, settings))
 
         ask.click(
             on_ask,
@@ -174,5 +183,9 @@ def build_chat_page(pipeline: Pipeline, settings) -> gr.Blocks:
         audio.change(on_audio, audio, notice, queue=False)
         new.click(lambda: ([], "", "", [], "", None, [], []), None,
                   [chat, sources, latency, turns, notice, reply_audio, history, turns_state])
-        page.load(lambda: status_markdown(pipeline, settings), None, status)
+
+        def on_load(request: gr.Request) -> str:
+            return status_markdown(pipeline, settings, reveal=signed_in(request))
+
+        page.load(on_load, None, status)
     return page

@@ -54,15 +54,33 @@ def delete_source(kb: KnowledgeBase, name: str | None, confirmed: bool = False) 
     if not confirmed:
         return (f"Tick *Yes, delete it* to confirm deleting `{escape(name)}`.", gr.skip(), gr.skip(), gr.skip(),
                 gr.skip())
-    removed = kb.delete_source(name)
-    return (f"Deleted `{escape(name)}` ({removed} chunks).", sources_table(kb), stats_markdown(kb),
-            gr.update(choices=_names(kb), value=None), False)
+    try:
+        removed = kb.delete_source(name)
+        return (f"Deleted `{escape(name)}` ({removed} chunks).", sources_table(kb), stats_markdown(kb),
+                gr.update(choices=_names(kb), value=None), False)
+    except KnowledgeBaseError as exc:  # a Chroma server gone: say so, keep the page
+        return f"**Not deleted:** {escape(str(exc))}", gr.skip(), gr.skip(), gr.skip(), gr.skip()
+
+
+def refresh(kb: KnowledgeBase) -> tuple[list, str, dict]:
+    """The sources table, the stats line and the delete list; a store that is down is said in the stats line."""
+    try:
+        return sources_table(kb), stats_markdown(kb), gr.update(choices=_names(kb))
+    except KnowledgeBaseError as exc:
+        return [], f"⚠️ {escape(str(exc))}", gr.update(choices=[])
 
 
 def search(kb: KnowledgeBase, query: str, k: int = 5) -> str:
+    """Exact text first (a rare name, or a "quoted phrase" for exact matches only), then meaning."""
     if not (query or "").strip():
         return "<p>Type something to search for.</p>"
-    return passages_html(kb.search_text(query.strip(), k), f"Top {k} for “{query.strip()}”")
+    try:
+        found = kb.find(query.strip(), k)
+    except KnowledgeBaseError as exc:
+        return f"<p>⚠️ {escape(str(exc))}</p>"
+    if not found:
+        return f"<p>Nothing holds the exact text {escape(query.strip())}.</p>"
+    return passages_html(found, f"Top {k} for “{query.strip()}”")
 
 
 def build_knowledge_page(kb: KnowledgeBase, max_upload_mb: float) -> gr.Blocks:
@@ -81,7 +99,8 @@ def build_knowledge_page(kb: KnowledgeBase, max_upload_mb: float) -> gr.Blocks:
             sure = gr.Checkbox(label="Yes, delete it", value=False, elem_id="kb-delete-confirm")
             delete = gr.Button("Delete source", variant="stop", elem_id="kb-delete")
         with gr.Row():
-            query = gr.Textbox(label="Search what is stored", elem_id="kb-query")
+            query = gr.Textbox(label="Search what is stored", elem_id="kb-query",
+                               placeholder='words, a name, or a "quoted phrase" for exact text only')
             find = gr.Button("Search", elem_id="kb-search")
         found = gr.HTML(elem_id="kb-results")
 
@@ -93,5 +112,5 @@ def build_knowledge_page(kb: KnowledgeBase, max_upload_mb: float) -> gr.Blocks:
                      [report, table, stats, source_choice, sure])
         find.click(lambda q: search(kb, q), query, found, api_name="search")  # a stable name for HTTP clients
         query.submit(lambda q: search(kb, q), query, found)
-        page.load(lambda: (sources_table(kb), stats_markdown(kb), gr.update(choices=_names(kb))), None, [table, stats, source_choice])
+        page.load(lambda: refresh(kb), None, [table, stats, source_choice])
     return page

@@ -23,8 +23,9 @@ def passages_html(passages: list[Passage], title: str = "Sources") -> str:
         name = p.metadata.get("source_name") or p.metadata.get("source", "")
         page = p.metadata.get("page")
         where = f"{name}, page {page}" if page not in (None, "") else name
+        exact = "<span class='exact'>exact text</span> " if p.exact else ""
         items.append(
-            f"<li class='source'><b>[{n}]</b> <span class='score'>{p.score:.3f}</span> "
+            f"<li class='source'><b>[{n}]</b> <span class='score'>{p.score:.3f}</span> {exact}"
             f"<span class='source-name'>{escape(str(where))}</span>"
             f"<div class='passage-text'>{escape(p.text[:600])}{'…' if len(p.text) > 600 else ''}</div></li>"
         )

@@ -1,6 +1,8 @@
 """The `seal-rag` command: only working subcommands, and an idempotent `models prepare`."""
 import re
 
+import pytest
+
 from tests.cli_run import run_cli
 
 
@@ -38,7 +40,9 @@ def test_bad_setting_exits_with_a_message():
     assert "device" in result.err
 
 
-def test_cli_messages_read_the_same_in_any_terminal(tmp_path, monkeypatch):
+@pytest.mark.faults(fault="CLI error read in a 30-column terminal with colour forced and a long path",
+                    expected="the same message as anywhere (tests do not depend on terminal width or colour)")
+def test_cli_messages_read_the_same_in_any_terminal(tmp_path, monkeypatch, observe):
     """What a test reads must not depend on the caller's terminal: narrow, colour forced, long paths."""
     for name, value in {"COLUMNS": "30", "TERMINAL_WIDTH": "30", "FORCE_COLOR": "1"}.items():
         monkeypatch.setenv(name, value)
@@ -48,9 +52,13 @@ def test_cli_messages_read_the_same_in_any_terminal(tmp_path, monkeypatch):
     result = run_cli("compare", str(report), str(report))
     assert result.returncode == 2
     assert f"{report} has no per-query ranks for mode 'seal'" in result.err
+    observe("the whole message on one line, no colour codes, with COLUMNS=30 and FORCE_COLOR=1")
 
 
-def test_ingest_names_bad_files_and_replaces_a_changed_one(settings, tmp_path):
+@pytest.mark.faults(fault="seal-rag ingest: a batch with a bad CSV and JSONL beside a good file, then the good file "
+                          "changed and ingested again", expected="the good file stored, the bad ones named; the change "
+                          "replaces its chunk, never duplicates it")
+def test_ingest_names_bad_files_and_replaces_a_changed_one(settings, tmp_path, observe):
     """The issue's CLI bar: a batch with a bad CSV and JSONL ingests the good file and names the
     bad ones; the good file changed and ingested again replaces its chunks, never duplicates them."""
     home = tmp_path / "home"
@@ -72,3 +80,25 @@ def test_ingest_names_bad_files_and_replaces_a_changed_one(settings, tmp_path):
     assert "1 file(s): 1 chunks added, 1 removed, 0 unchanged" in again.out
     listed = run_cli("--home", str(home), "kb", "list")
     assert listed.stdout.count("good.txt") == 1 and listed.out.startswith("1 chunks ")
+    observe(f"\"{first.out}\", wide.csv and deep.jsonl named; again: \"{again.out}\"; kb list: good.txt once")
+
+
+@pytest.mark.faults(fault="seal-rag ask on a WAV whose header claims 1 GHz", expected="refused with a message in seconds, "
+                    "before any model loads (exit status 2)")
+def test_ask_refuses_an_absurd_sample_rate_before_loading_models(tmp_path, observe):
+    import struct
+    import time
+
+    import numpy as np
+    import soundfile as sf
+
+    path = tmp_path / "odd.wav"
+    sf.write(path, np.full(8000, 0.1, np.float32), 16000, subtype="PCM_16")
+    raw = bytearray(path.read_bytes())
+    raw[24:32] = struct.pack("<II", 1_000_000_000, 2_000_000_000)  # sample rate, byte rate
+    path.write_bytes(bytes(raw))
+    started = time.perf_counter()
+    result = run_cli("--home", str(tmp_path / "empty-home"), "ask", str(path))  # no models there: loading would fail
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 2 and "sample rate of 1,000,000,000 Hz" in result.err, result.err
+    observe(f"exit 2 after {elapsed:.1f} s (the whole command, Python start included): \"{result.err[:110]}...\"")

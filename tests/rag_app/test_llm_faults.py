@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -47,14 +48,66 @@ class _DyingServer(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(params=["drop", "close"])
-def dying_server(request):
-    handler = type("Handler", (_DyingServer,), {"mode": request.param})
+def _serve(handler: type) -> tuple[ThreadingHTTPServer, str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+
+@pytest.fixture(params=["drop", "close"])
+def dying_server(request):
+    server, url = _serve(type("Handler", (_DyingServer,), {"mode": request.param}))
+    yield url
     server.shutdown()
     server.server_close()
+
+
+class _TricklingServer(BaseHTTPRequestHandler):
+    """Streams forever, just fast enough for the client's read timeout: "tokens" sends a token
+    every 0.2 s, "bytes" one byte of an event every 0.2 s (no token ever completes)."""
+
+    mode = "tokens"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        event = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                 "choices": [{"index": 0, "delta": {"content": "slow "}, "finish_reason": None}]}
+        data = f"data: {json.dumps(event)}\n\n".encode()
+        try:
+            while True:
+                for piece in ([data] if self.mode == "tokens" else [data[i:i + 1] for i in range(len(data))]):
+                    self.wfile.write(piece)
+                    self.wfile.flush()
+                    time.sleep(0.2)
+        except OSError:  # the client hung up: what the deadline must make it do
+            self.hung_up.set()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.faults(fault="LLM server trickles {mode} (a token or a byte every 0.2 s, forever)",
+                    expected="the turn ends at its deadline with the passages and a notice; the app hangs up")
+@pytest.mark.parametrize("mode, deadline", [("tokens", "too slow: the answer took over 2 s"),
+                                            ("bytes", "stopped mid-answer (no token for 1 s)")], ids=["tokens", "bytes"])
+def test_a_trickling_server_ends_the_turn_at_its_deadline(mode, deadline, observe):
+    """Each read arrives within the 1 s read timeout, so the client's timeout alone never fired."""
+    handler = type("Handler", (_TricklingServer,), {"mode": mode, "hung_up": threading.Event()})
+    server, url = _serve(handler)
+    try:
+        pipeline = Pipeline(_Seal(), _KB(), OpenAICompatibleLLM(url, model="m", timeout_s=1, answer_timeout_s=2))
+        started = time.perf_counter()
+        events = _events(pipeline)
+        elapsed = time.perf_counter() - started
+        assert events["passages"] and deadline in events["notice"] and "trace" in events, events
+        assert elapsed < 3.5 and handler.hung_up.wait(3)  # the connection is closed, not left streaming
+        observe(f"ended after {elapsed:.1f} s: \"{events['notice']}\"; the server saw the client hang up")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class _Seal:
@@ -105,11 +158,14 @@ def test_a_server_dying_mid_answer_raises_llm_error(dying_server):
     assert pieces == TOKENS  # what arrived before the failure was streamed
 
 
-def test_a_server_dying_mid_answer_ends_the_turn_with_passages_and_a_notice(dying_server):
+@pytest.mark.faults(fault="LLM server killed mid-stream ({id}: the connection dropped / closed without a finish reason)",
+                    expected="the tokens so far, the passages and a notice that the answer is cut short; no crash")
+def test_a_server_dying_mid_answer_ends_the_turn_with_passages_and_a_notice(dying_server, observe):
     events = _events(Pipeline(_Seal(), _KB(), OpenAICompatibleLLM(dying_server, model="m", timeout_s=5)))
     assert events["passages"] and "".join(events["token"]) == "".join(TOKENS)
     assert "stopped mid-answer" in events["notice"] and "cut short" in events["notice"]
     assert "trace" in events  # the turn finished normally
+    observe(f"{len(events['token'])} tokens shown, then \"{events['notice']}\"")
 
 
 class _Batch(dict):
@@ -146,19 +202,25 @@ def _drain(llm: LocalLLM) -> dict:
     return _within(10, lambda: list(llm.stream([{"role": "user", "content": "hi"}])))
 
 
-def test_an_embedded_model_failure_reaches_the_turn_and_frees_the_model():
+@pytest.mark.faults(fault="embedded LLM raises in its worker thread (CUDA out of memory) mid-answer",
+                    expected="the turn gets the error instead of waiting forever; the model lock is freed for the next turn")
+def test_an_embedded_model_failure_reaches_the_turn_and_frees_the_model(observe):
     model = _Model(fail=True)
     llm = LocalLLM.from_parts("fake", _Tokenizer(), model)
     failed = _drain(llm)
     assert isinstance(failed.get("error"), LLMError) and "CUDA out of memory" in str(failed["error"])
     model.fail = False  # the next turn gets the model: the lock was released
     assert "".join(_drain(llm)["value"]) == "w4 w5 w6 w7 "
+    observe("LLMError reached the waiting turn; the next turn got the model and a whole answer")
 
 
-def test_an_embedded_model_failure_ends_the_turn_with_passages_and_a_notice():
+@pytest.mark.faults(fault="embedded LLM fails mid-answer, seen from the turn",
+                    expected="the passages and a notice naming the error")
+def test_an_embedded_model_failure_ends_the_turn_with_passages_and_a_notice(observe):
     llm = LocalLLM.from_parts("fake", _Tokenizer(), _Model(fail=True))
     events = _events(Pipeline(_Seal(), _KB(), llm))
     assert events["passages"] and "CUDA out of memory" in events["notice"] and "trace" in events
+    observe(f"\"{events['notice']}\"")
 
 
 class _EndlessModel(_Model):
@@ -178,7 +240,9 @@ class _EndlessModel(_Model):
         streamer.end()
 
 
-def test_an_abandoned_turn_stops_the_model_before_freeing_it():
+@pytest.mark.faults(fault="a user leaves mid-answer (embedded LLM)",
+                    expected="generation stops before the model lock is released (no second generation at once)")
+def test_an_abandoned_turn_stops_the_model_before_freeing_it(observe):
     """A user leaving mid-answer closes the turn's generator: the worker must stop before the
     lock goes, or the next turn would run a second generation on the same model."""
     model = _EndlessModel()
@@ -191,3 +255,4 @@ def test_an_abandoned_turn_stops_the_model_before_freeing_it():
         return model.stopped.is_set(), llm._lock.locked()
 
     assert _within(10, leave_early)["value"] == (True, False)
+    observe("generation had stopped when the lock was released")

@@ -103,16 +103,20 @@ def test_text_mode_and_history(seal, sample_kb):
     ],
     ids=["empty", "text-named-wav", "corrupt", "silence", "0.1s", "10-minutes"],
 )
-def test_bad_audio_gets_a_clear_message(seal, sample_kb, vad, tmp_path, make_audio, message):
+@pytest.mark.faults(fault="a spoken turn on odd audio: {id}", expected="an AudioError whose message says what is wrong")
+def test_bad_audio_gets_a_clear_message(seal, sample_kb, vad, tmp_path, make_audio, message, observe):
     pipeline = Pipeline(seal, sample_kb, None, vad)
-    with pytest.raises(AudioError, match=message):
+    with pytest.raises(AudioError, match=message) as raised:
         _run(pipeline, audio=make_audio(tmp_path), mode="seal")
+    observe(f"\"{raised.value}\"")
 
 
-def test_noise_only_is_no_speech(seal, sample_kb, vad):
+@pytest.mark.faults(fault="a spoken turn on 3 s of noise", expected="a message that no speech was heard")
+def test_noise_only_is_no_speech(seal, sample_kb, vad, observe):
     noise = 0.01 * np.random.default_rng(1).standard_normal(16000 * 3).astype(np.float32)
-    with pytest.raises(NoSpeechError, match="no speech"):
+    with pytest.raises(NoSpeechError, match="no speech") as raised:
         _run(Pipeline(seal, sample_kb, None, vad), audio=_wav(noise), mode="seal")
+    observe(f"\"{raised.value}\"")
 
 
 class _FakeServer(BaseHTTPRequestHandler):
@@ -143,8 +147,10 @@ class _FakeServer(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize("behaviour, message", [("down", "cannot reach"), ("slow", "in time"), ("error", "HTTP 500")])
-def test_llm_failures_still_return_passages(seal, sample_kb, behaviour, message):
+@pytest.mark.faults(fault="LLM server {id}", expected="the passages and a notice, within the timeout")
+@pytest.mark.parametrize("behaviour, message", [("down", "cannot reach"), ("slow", "in time"), ("error", "HTTP 500")],
+                         ids=["down (nothing listens)", "slow (no answer within the 1 s timeout)", "failing (HTTP 500)"])
+def test_llm_failures_still_return_passages(seal, sample_kb, behaviour, message, observe):
     server = None
     if behaviour == "down":
         url = "http://127.0.0.1:9/v1"
@@ -161,6 +167,7 @@ def test_llm_failures_still_return_passages(seal, sample_kb, behaviour, message)
         server.shutdown()
     assert events["passages"] and message in events["notice"]
     assert elapsed < 5  # within the configured timeout (plus local work)
+    observe(f"after {elapsed:.1f} s: \"{events['notice']}\"")
 
 
 def test_seal_retrieval_floor_on_sample_questions(seal, sample_kb):

@@ -54,3 +54,18 @@ def test_question_text_is_one_of_the_known_options():
     assert load_settings(environ={"SEAL_RAG_QUESTION_TEXT": "decoder"}).question_text == "decoder"
     with pytest.raises(ValueError, match="question_text"):
         load_settings(environ={"SEAL_RAG_QUESTION_TEXT": "asr"})
+
+
+@pytest.mark.faults(fault="secrets in settings printed (repr, str, a log line, a traceback's locals)",
+                    expected="the API key and the UI password never appear; other values do")
+def test_secrets_are_hidden_from_repr_and_logs(caplog, observe):
+    import logging
+
+    settings = load_settings(environ={"SEAL_RAG_LLM_API_KEY": "sk-live-123", "SEAL_RAG_UI_USER": "ops",
+                                      "SEAL_RAG_UI_PASSWORD": "hunter2"})
+    logging.getLogger("seal-rag-test").warning("settings: %s / %r", settings, settings)
+    for shown in (repr(settings), str(settings), f"{settings}", caplog.text):
+        assert "sk-live-123" not in shown and "hunter2" not in shown
+        assert "llm_api_key='***'" in shown and "ui_user='ops'" in shown
+    assert settings.llm_api_key == "sk-live-123"  # the value itself is intact for the code that uses it
+    observe("repr and log lines show llm_api_key='***', ui_password='***'")

@@ -33,7 +33,9 @@ def _on_audio_arrival(page, path: str) -> str:
     return handler.fn(audio.preprocess(FileData(path=path)))
 
 
-def test_a_non_audio_file_gets_a_message_not_silence(page, tmp_path):
+@pytest.mark.faults(fault="a non-audio file (text, a broken M4A) dropped on the chat page",
+                    expected="the notice line names the problem as soon as it arrives (it was ignored silently)")
+def test_a_non_audio_file_gets_a_message_not_silence(page, tmp_path, observe):
     """Gradio converts non-WAV uploads with ffmpeg and raised (a bare 'Error', or nothing) when it
     could not; the file now reaches the page, which says what is wrong with it."""
     for name, content in (("notes.txt", b"hello, this is text\n"), ("voice.m4a", b"\x00\x00\x00\x20ftypM4A junk")):
@@ -41,6 +43,7 @@ def test_a_non_audio_file_gets_a_message_not_silence(page, tmp_path):
         notice = _on_audio_arrival(page, str(tmp_path / name))
         assert notice.startswith("**Could not use this audio:** could not decode the audio"), notice
         assert "use WAV, FLAC, OGG or MP3" in notice
+    observe(f"\"{notice}\"")
 
 
 def test_formats_our_decoder_reads_arrive_as_they_are(page, tmp_path):
@@ -50,7 +53,10 @@ def test_formats_our_decoder_reads_arrive_as_they_are(page, tmp_path):
     assert _on_audio_arrival(page, str(path)).startswith("Question audio received (2.0 s)")
 
 
-def test_the_length_limit_is_reported_when_the_recording_arrives(page, tmp_path):
+@pytest.mark.faults(fault="a 40 s recording arrives on the chat page", expected="the limit is reported on arrival, before Ask")
+def test_the_length_limit_is_reported_when_the_recording_arrives(page, tmp_path, observe):
     path = tmp_path / "long.wav"
     sf.write(path, np.full(16000 * 40, 0.1, np.float32), 16000)
-    assert _on_audio_arrival(page, str(path)) == "**Could not use this audio:** the recording is 40 s long; the limit is 30 s"
+    notice = _on_audio_arrival(page, str(path))
+    assert notice == "**Could not use this audio:** the recording is 40 s long; the limit is 30 s"
+    observe(f"\"{notice}\"")
