@@ -4,7 +4,6 @@ message, and the app keeps serving. The pipeline's models are small fakes, so th
 (tests/ui/test_concurrency.py does eight turns with the real models)."""
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +14,7 @@ import soundfile as sf
 
 from rag_app.pipeline import Pipeline
 from rag_app.settings import Settings
-from tests.conftest import _free_port
+from tests.conftest import served
 from tests.deploy.test_ops import _KB
 from tests.ui.test_concurrency import _text
 
@@ -48,27 +47,10 @@ class _EchoLLM:
 
 @pytest.fixture(scope="module")
 def app_url():
-    import uvicorn
-
     from ui.app import create_app
 
-    port = _free_port()
-    settings = Settings(ui_concurrency=4)
-    server = uvicorn.Server(uvicorn.Config(create_app(Pipeline(_Seal(), _KB(), _EchoLLM(), vad=None), settings),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            httpx.get(url + "/healthz", timeout=2)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    yield url
-    server.should_exit = server.force_exit = True  # open event streams must not hold the shutdown
-    thread.join(timeout=10)
+    with served(create_app(Pipeline(_Seal(), _KB(), _EchoLLM(), vad=None), Settings(ui_concurrency=4))) as url:
+        yield url
 
 
 @pytest.mark.faults(fault="16 concurrent chat turns with uploads (2 of them not audio), 4 computed at once",

@@ -3,7 +3,6 @@ by age, and the status panel and the chat's notices hide server addresses and pa
 server (create_app under uvicorn) around a pipeline of small fakes: no model loads."""
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +15,7 @@ import soundfile as sf
 from rag_app.llm import LLMError
 from rag_app.pipeline import Pipeline
 from rag_app.settings import Settings
-from tests.conftest import _free_port
+from tests.conftest import served
 from tests.deploy.test_ops import _KB, _Seal
 from ui.chat import build_chat_page, respond
 from ui.status import public, status_markdown
@@ -50,25 +49,10 @@ def pipeline() -> Pipeline:
 
 @pytest.fixture(scope="module")
 def app_url(pipeline, settings):
-    import uvicorn
-
     from ui.app import create_app
 
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(pipeline, settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            httpx.get(url + "/healthz", timeout=2)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    yield url
-    server.should_exit = server.force_exit = True  # open event streams must not hold the shutdown
-    thread.join(timeout=10)
+    with served(create_app(pipeline, settings)) as url:
+        yield url
 
 
 @pytest.mark.faults(fault="anonymous chat uploads (a recording), and a turn asked after it was cleaned up",
