@@ -70,14 +70,14 @@ _ABSOLUTE = re.compile(r"`(/[^`]+)`")
 
 def portable(path: str) -> str:
     """A folder as the card names it: a shipped checkpoint relative to the package, anything else by
-    its own name. An absolute path names one machine's folders (the card and the shipped
-    train_config.json recorded /work/... and /root/... paths)."""
+    its last two names (`runs/c-ctc`, `c-ctc/checkpoint`). An absolute path names one machine's
+    folders (the card and the shipped train_config.json recorded /work/... and /root/... paths)."""
     parts = Path(path).parts
     if not Path(path).is_absolute():
         return path
     if "seal_model" in parts and "checkpoints" in parts[parts.index("seal_model"):]:
         return "/".join(parts[parts.index("seal_model"):])
-    return Path(path).name
+    return "/".join(parts[-2:])
 
 
 def _runs(card: str) -> list[dict]:

@@ -78,13 +78,13 @@ def test_shipping_twice_does_not_repeat_the_run_nor_record_machine_paths(tmp_pat
     second = write_card(run, shipped, STATS, None).joinpath("DATA_CARD.md").read_text()
     assert second == first
     assert first.count("Wall time: 62 min") == 1 and first.count("parent steps") == 1
-    assert "Warm-started from `seal_model/checkpoints/default`." in first and "Warm-started from `grandparent`." in first
+    assert "Warm-started from `seal_model/checkpoints/default`." in first and "Warm-started from `runs/grandparent`." in first
     config = (shipped / "train_config.json").read_text()
     for text in (first, config):
         assert str(tmp_path) not in text and "`/" not in text and '"/' not in text
-    assert '"run_dir": "c-ctc"' in config and '"init_from": "seal_model/checkpoints/default"' in config
+    assert '"run_dir": "runs/c-ctc"' in config and '"init_from": "seal_model/checkpoints/default"' in config
     observe("two ships wrote identical cards (the run once, then parent and grandparent); paths recorded as "
-            "`seal_model/checkpoints/default`, `grandparent`, \"c-ctc\"")
+            "`seal_model/checkpoints/default`, `runs/grandparent`, \"runs/c-ctc\"")
 
 
 def test_a_card_that_already_repeats_a_run_is_passed_on_once():
