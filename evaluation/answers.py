@@ -158,7 +158,7 @@ def run_turn(pipeline: Pipeline, query, mode: str, kb: IndexKnowledgeBase) -> An
 def evaluate_answers(eval_set: EvalSet, pipeline: Pipeline, modes: tuple[str, ...], limit: int | None = None,
                      without_gold: bool = False, log: Callable[[str], None] = print) -> AnswerReport:
     """`pipeline` is built with any knowledge base (it is replaced by the set's passages)."""
-    queries = [q for q in eval_set.queries if q.answers][:limit] if limit else [q for q in eval_set.queries if q.answers]
+    queries = [q for q in eval_set.queries if q.answers][: limit or None]  # limit None or 0: all of them
     if not queries:
         raise ValueError(f"{eval_set.folder / 'queries.jsonl'} has no query with 'answers'")
     index = passage_index(eval_set, pipeline.seal, log)
