@@ -88,7 +88,7 @@ class Settings:
     ui_password: str = field(default="", metadata={"help": "password for the knowledge-base page", "secret": True})
     ui_protect_chat: bool = field(default=False, metadata={"help": "require the credentials for the chat page too"})
     ui_upload_max_age_s: int = field(
-        default=900, metadata={"help": "chat recordings and uploads are deleted from the temp folder after this long, seconds"}
+        default=900, metadata={"help": "recordings and uploads (chat and knowledge-base pages) are deleted from the temp folder after this long, seconds"}
     )
 
     @property

@@ -44,7 +44,7 @@ def create_app(pipeline: Pipeline, settings: Settings):
     chat = build_chat_page(pipeline, settings).queue(
         default_concurrency_limit=settings.ui_concurrency, max_size=settings.ui_queue_size
     )
-    knowledge = build_knowledge_page(pipeline.kb, settings.ui_max_upload_mb).queue(max_size=settings.ui_queue_size)
+    knowledge = build_knowledge_page(pipeline.kb, settings.ui_max_upload_mb, settings.ui_upload_max_age_s).queue(max_size=settings.ui_queue_size)
     app = FastAPI(title="seal-rag")
     limit = int(settings.ui_max_upload_mb * 1024 * 1024)  # bytes
     add_ops_routes(app, pipeline, {"chat": chat, "kb": knowledge})  # /metrics, /healthz: before the mount at /

@@ -15,6 +15,7 @@ from rag_app.trace import EventKind
 from rag_app.vad import NoSpeechError
 from ui.render import TURN_COLUMNS, latency_chart_html, passages_html, turn_row
 from ui.status import public, signed_in, status_markdown
+from ui.uploads import delete_cache
 
 MODE_CHOICES = [("SEAL (speech embedding)", "seal"), ("ASR (transcribe first)", "asr"), ("Both, side by side", "both")]
 USER_ERRORS = (AudioError, NoSpeechError, KnowledgeBaseError, ValueError)
@@ -137,8 +138,7 @@ def question_audio(**kwargs) -> gr.Audio:
 def build_chat_page(pipeline: Pipeline, settings) -> gr.Blocks:
     # Recordings and dropped files are deleted by age (Gradio's delete_cache): they used to stay in
     # the temp folder forever, whoever sent them. Answers' spoken replies go the same way.
-    age = settings.ui_upload_max_age_s
-    with gr.Blocks(title="seal-rag: ask by voice", delete_cache=(max(1, min(age, 60)), age)) as page:
+    with gr.Blocks(title="seal-rag: ask by voice", delete_cache=delete_cache(settings.ui_upload_max_age_s)) as page:
         gr.Markdown("# Ask by voice\nSpeak a question; it is embedded directly (SEAL) and answered from the knowledge base.")
         history = gr.State([])
         turns_state = gr.State([])

@@ -9,6 +9,7 @@ import gradio as gr
 
 from knowledge_base.store import KnowledgeBase, KnowledgeBaseError
 from ui.render import passages_html
+from ui.uploads import delete_cache
 
 SOURCE_COLUMNS = ["name", "title", "chunks", "size KB", "ingested at"]
 
@@ -83,8 +84,9 @@ def search(kb: KnowledgeBase, query: str, k: int = 5) -> str:
     return passages_html(found, f"Top {k} for “{query.strip()}”")
 
 
-def build_knowledge_page(kb: KnowledgeBase, max_upload_mb: float) -> gr.Blocks:
-    with gr.Blocks(title="seal-rag: knowledge base") as page:
+def build_knowledge_page(kb: KnowledgeBase, max_upload_mb: float, upload_max_age_s: int) -> gr.Blocks:
+    # documents are read into the store at Ingest; the uploaded copies then only take disk space
+    with gr.Blocks(title="seal-rag: knowledge base", delete_cache=delete_cache(upload_max_age_s)) as page:
         gr.Markdown(f"# Knowledge base\nUpload .txt, .md, .pdf, .html, .jsonl or .csv files (up to {max_upload_mb:.0f} MB each). "
                     "A file uploaded again under the same name replaces the earlier one.")
         stats = gr.Markdown(elem_id="kb-stats")

@@ -55,25 +55,44 @@ def app_url(pipeline, settings):
         yield url
 
 
+def _upload(url: str, path: Path) -> Path:
+    with open(path, "rb") as fh:
+        response = httpx.post(url + "/gradio_api/upload", files={"files": (path.name, fh, "application/octet-stream")}, timeout=30)
+    uploaded = Path(response.json()[0])
+    assert uploaded.is_file() and uploaded.read_bytes() == path.read_bytes()
+    return uploaded
+
+
+def _seconds_until_gone(path: Path, limit_s: float = 15) -> float:
+    started = time.perf_counter()
+    while path.exists() and time.perf_counter() - started < limit_s:
+        time.sleep(0.2)
+    assert not path.exists(), "the upload is still in the temp folder"  # kept forever before
+    return time.perf_counter() - started
+
+
 @pytest.mark.faults(fault="anonymous chat uploads (a recording), and a turn asked after it was cleaned up",
                     expected="the upload is deleted from the temp folder after ui_upload_max_age_s; the late turn "
                              "says to record again (no crash)")
 def test_chat_uploads_are_deleted_by_age(app_url, pipeline, tmp_path, observe):
     clip = tmp_path / "question.wav"
     sf.write(clip, (0.3 * np.sin(np.arange(16000) / 5)).astype(np.float32), 16000)
-    with open(clip, "rb") as fh:
-        response = httpx.post(app_url + "/gradio_api/upload", files={"files": ("question.wav", fh, "audio/wav")}, timeout=30)
-    uploaded = Path(response.json()[0])
-    assert uploaded.is_file() and uploaded.read_bytes() == clip.read_bytes()
-    started = time.perf_counter()
-    while uploaded.exists() and time.perf_counter() - started < 15:
-        time.sleep(0.2)
-    assert not uploaded.exists(), "the upload is still in the temp folder"  # kept forever before
-    gone_after = time.perf_counter() - started
+    uploaded = _upload(app_url, clip)
+    gone_after = _seconds_until_gone(uploaded)
 
     *_, notice, _reply, _history, _turns = list(respond(pipeline, str(uploaded), "", "seal", False, [], [], []))[-1]
     assert "no longer on the server" in notice and "record or upload it again" in notice
     observe(f"deleted {gone_after:.1f} s after upload (max age 2 s); a turn on it then said: \"{notice}\"")
+
+
+@pytest.mark.faults(fault="documents uploaded on the knowledge-base page",
+                    expected="the uploaded copies are deleted from the temp folder after ui_upload_max_age_s "
+                             "(what was ingested stays in the store)")
+def test_knowledge_page_uploads_are_deleted_by_age(app_url, tmp_path, observe):
+    document = tmp_path / "notes.txt"
+    document.write_text("The lighthouse on Kelpie Island is red.")
+    gone_after = _seconds_until_gone(_upload(app_url + "/kb", document))
+    observe(f"deleted {gone_after:.1f} s after upload (max age 2 s)")
 
 
 def _handler(page, name: str):
