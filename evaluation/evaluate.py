@@ -8,6 +8,8 @@ into a temporary Chroma collection), so only the query side differs:
 - reading (diagnostic, not by default): SEAL's own greedy CTC reading of the clip -> text
   tower -> search. How close it comes to `seal` says how much of SEAL is an implicit
   word-piece recogniser; its word error rate says how good that recogniser is.
+- fused (diagnostic): the seal vector and the reading's text vector averaged
+  (`QuerySide.embed_speech_and_reading`): no transcription, one extra text-tower pass.
 Latency is measured per query from the decoded waveform to the query embedding. Every mode runs
 the app's own query stages (`rag_app.query.QuerySide`), so the figures are what a turn does.
 
@@ -34,7 +36,7 @@ from seal_model.data.eval_set import EvalSet
 from seal_model.data.speech_cache import save_npz_atomically
 
 DEFAULT_MODES = TURN_MODES  # what a turn can do; "reading" is a diagnostic an evaluation adds
-MODES = (*TURN_MODES, "reading")
+MODES = (*TURN_MODES, "reading", "fused")
 
 
 @dataclass
@@ -194,6 +196,8 @@ def evaluate(
                 elif mode == "reading":
                     _vector, transcript = query_side.embed_speech(audio)
                     vector = query_side.embed_text(transcript)
+                elif mode == "fused":
+                    vector, transcript = query_side.embed_speech_and_reading(audio)
                 else:
                     vector = query_side.embed_text(query.text)
                 elapsed = (time.perf_counter() - start) * 1000

@@ -64,6 +64,14 @@ class QuerySide:
             raise RuntimeError("question_text 'decoder' needs the Whisper transcriber")
         return self.transcriber.decode_states(states, seconds)
 
+    def embed_speech_and_reading(self, audio: np.ndarray) -> tuple[np.ndarray, str]:
+        """SEAL's vector averaged with the text tower's vector of SEAL's own CTC reading (same
+        forward pass, no transcription): the reading spells words the pooled vector blurs, the
+        vector carries what a garbled reading loses. Equal weights, chosen before measuring."""
+        vector, reading = self.embed_speech(audio)
+        fused = vector / np.linalg.norm(vector) + (text := self.embed_text(reading)) / np.linalg.norm(text)
+        return (fused / np.linalg.norm(fused)).astype(np.float32), reading
+
     def transcribe(self, audio: np.ndarray) -> str:
         if self.transcriber is None:
             raise RuntimeError("ASR mode needs a Whisper transcriber")
