@@ -42,6 +42,7 @@ class Question:
     gold: list[str] = field(default_factory=list)
     source: str = ""
     split: str = ""
+    answers: list[str] = field(default_factory=list)  # the task's target: answer keys for `eval --answers`
 
 
 def stable_id(text: str, prefix: str = "p") -> str:
@@ -84,7 +85,8 @@ def _task(tar: tarfile.TarFile, name: str) -> list[dict]:
     return json.load(member)["examples"]
 
 
-def _knowledge_conflicts(examples: list[dict]) -> Iterator[tuple[str, str]]:
+# Each reader yields (question, context, acceptable answers).
+def _knowledge_conflicts(examples: list[dict]) -> Iterator[tuple[str, str, list[str]]]:
     for example in examples:
         question, _, context = example["input"].partition("\nContext:")
         question = question.replace("Question:", "").strip()
@@ -92,14 +94,15 @@ def _knowledge_conflicts(examples: list[dict]) -> Iterator[tuple[str, str]]:
         original = next((k for k, v in example["target_scores"].items() if v == 0), None)
         if not original or not context.strip():
             continue
-        yield question, context.replace(swapped, original)
+        yield question, context.replace(swapped, original), [original]  # the answer the swap had replaced
 
 
-def _disfl_qa(examples: list[dict]) -> Iterator[tuple[str, str]]:
+def _disfl_qa(examples: list[dict]) -> Iterator[tuple[str, str, list[str]]]:
     for example in examples:
         question, _, context = example["input"].partition("\ncontext:")
         if context.strip():
-            yield question.strip(), context
+            target = example.get("target", "")
+            yield question.strip(), context, [target] if isinstance(target, str) and target.strip() else []
 
 
 def _vitaminc(examples: list[dict]) -> Iterator[tuple[str, str]]:
@@ -130,17 +133,17 @@ def read_bigbench(sdist: str | Path) -> tuple[list[CorpusPassage], list[Question
             passages[pid] = CorpusPassage(pid, text, title, source, split_of(text))
         return pid
 
-    def add_question(text: str, pid: str, source: str) -> None:
+    def add_question(text: str, pid: str, source: str, answers: list[str]) -> None:
         text = detokenize(text)
         qid = stable_id(f"{source}|{text}|{pid}", prefix="q")
         if text and qid not in questions:
-            questions[qid] = Question(qid, text, [pid], source, passages[pid].split)
+            questions[qid] = Question(qid, text, [pid], source, passages[pid].split, [detokenize(a) for a in answers])
 
     with tarfile.open(sdist, "r:gz") as tar:
-        for question, context in _knowledge_conflicts(_task(tar, "contextual_parametric_knowledge_conflicts")):
-            add_question(question, add_passage(context, "nq"), "nq")
-        for question, context in _disfl_qa(_task(tar, "disfl_qa")):
-            add_question(question, add_passage(context, "squad"), "disfl_qa")
+        for question, context, answers in _knowledge_conflicts(_task(tar, "contextual_parametric_knowledge_conflicts")):
+            add_question(question, add_passage(context, "nq"), "nq", answers)
+        for question, context, answers in _disfl_qa(_task(tar, "disfl_qa")):
+            add_question(question, add_passage(context, "squad"), "disfl_qa", answers)
         for title, sentence in _vitaminc(_task(tar, "vitaminc_fact_verification")):
             if len(sentence.split()) >= 5:
                 add_passage(sentence, "vitaminc", detokenize(title))
@@ -184,9 +187,12 @@ def download_sdist(dest: Path, index_url: str = SIMPLE_INDEX) -> Path:
 
 
 def build_corpus(raw_dir: Path, corpus_dir: Path) -> tuple[int, int]:
-    """passages.jsonl + questions.jsonl under corpus_dir; skipped when already there."""
+    """passages.jsonl + questions.jsonl under corpus_dir; skipped when already there (and made
+    since questions carry answer keys: an older corpus is rebuilt, with the same ids)."""
     if (corpus_dir / "questions.jsonl").exists() and (corpus_dir / "passages.jsonl").exists():
-        return len(read_jsonl(corpus_dir / "passages.jsonl")), len(read_jsonl(corpus_dir / "questions.jsonl"))
+        questions = read_jsonl(corpus_dir / "questions.jsonl")
+        if not questions or "answers" in questions[0]:
+            return len(read_jsonl(corpus_dir / "passages.jsonl")), len(questions)
     passages, questions = read_bigbench(download_sdist(raw_dir))
     write_jsonl(corpus_dir / "passages.jsonl", passages)
     write_jsonl(corpus_dir / "questions.jsonl", questions)

@@ -217,7 +217,8 @@ def build_eval_set(
             name = _clip_name(q["id"], voice)
             if not (out_dir / name).exists():
                 _write_clip(out_dir / name, synthesize(voice, q["text"]))
-            rows.append({"id": f"{q['id']}@{voice}", "audio": name, "text": q["text"], "gold": q["gold"], "voice": voice})
+            rows.append({"id": f"{q['id']}@{voice}", "audio": name, "text": q["text"], "gold": q["gold"], "voice": voice,
+                         "answers": q.get("answers", [])})
         if (n + 1) % 100 == 0:
             log(f"{n + 1}/{len(chosen)} questions spoken")
     with open(out_dir / "queries.jsonl", "w") as fh:
