@@ -123,6 +123,7 @@ class TurnTaker:
         # energy of the recent frames, for the guard's level over a window
         self._energy: deque[float] = deque(maxlen=max(1, round(max(options.min_speech_s, options.barge_in_s) * SAMPLE_RATE / self.frame)))
         self._turn: _Turn | None = None
+        self.turns_ended = 0  # which reply `reply_audio` and `reply_finished` are about
         self._reply = _Reply()
 
     # ----- inputs ---------------------------------------------------------------------------
@@ -199,7 +200,6 @@ class TurnTaker:
     def _start_turn(self, speech_frames: int) -> list[Event]:
         """A turn whose speech began `speech_frames` frames ago; the preroll before it is kept."""
         self.phase = Phase.HEARING
-        self._reply = _Reply()
         self._history = list(self._preroll)
         self._history_start = self._samples - len(self._history) * self.frame
         self._preroll.clear()
@@ -242,6 +242,8 @@ class TurnTaker:
         audio = self.turn_audio()
         speech_end = (self._samples if cut else turn.last_speech) / SAMPLE_RATE
         self.phase, self._turn, self._history = Phase.RESPONDING, None, []
+        self._reply = _Reply()  # this turn's reply (a barge-in already stopped the last one)
+        self.turns_ended += 1
         self._run = 0
         return [Event(EventType.TURN_ENDED, self.now_s, audio=audio, speech_end_s=speech_end,
                       message="cut" if cut else "")]
