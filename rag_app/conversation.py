@@ -12,7 +12,9 @@ benchmark fed faster than real time sees exactly what a live microphone would.
 While HEARING, `PARTIAL` events hand out the audio so far every `live_every_s` (live retrieval).
 While RESPONDING, the reply's audio is registered with `reply_audio`; user speech then counts
 as a barge-in only when it lasts `barge_in_s` and is louder than the echo of the reply the
-microphone could pick up (`echo_gain` x the reply's level, with a margin). Browsers also cancel
+microphone could pick up (`echo_gain` x the reply's level, with a margin). Speech while the
+answer is still being prepared (no reply audio yet) is not a barge-in: it starts the next turn,
+and the caller answers turns in order (a question, a pause, a second question: both answered). Browsers also cancel
 echo (getUserMedia's echoCancellation, on by default); the guard covers what is left of it and
 loudspeakers without any cancellation (the CLI).
 """
@@ -123,7 +125,6 @@ class TurnTaker:
         # energy of the recent frames, for the guard's level over a window
         self._energy: deque[float] = deque(maxlen=max(1, round(max(options.min_speech_s, options.barge_in_s) * SAMPLE_RATE / self.frame)))
         self._turn: _Turn | None = None
-        self.turns_ended = 0  # which reply `reply_audio` and `reply_finished` are about
         self._reply = _Reply()
 
     # ----- inputs ---------------------------------------------------------------------------
@@ -154,10 +155,11 @@ class TurnTaker:
         energy = np.concatenate([[0.0], np.cumsum(np.square(np.asarray(audio, np.float64)))])
         loudest = float(np.sqrt(np.max(energy[window:] - energy[:-window]) / window))
         self._reply.level = max(self._reply.level, loudest)
+        self._reply.finished = False
         self._reply.playing_until = max(self._reply.playing_until, self.now_s) + len(audio) / sample_rate
 
     def reply_finished(self) -> list[Event]:
-        """No more reply audio will come (the answer is complete, failed or was cancelled)."""
+        """No more reply audio will come for now (every answer is complete, failed or cancelled)."""
         self._reply.finished = True
         return self._maybe_done()
 
@@ -172,14 +174,19 @@ class TurnTaker:
             self._history.append(frame)
             return self._hearing(frame, index, speech)
         self._preroll.append(frame)
-        if self.phase == Phase.RESPONDING:
+        if self.phase == Phase.RESPONDING and self._speaking():
             if self._speech_over(self.options.barge_in_s):
+                self._reply = _Reply()  # its playback stops now: no more echo to guard against
                 return [Event(EventType.BARGE_IN, self.now_s, message="you spoke over the reply: stopped it"),
                         *self._start_turn(self._run)]
             return self._maybe_done()
         if self._speech_over(self.options.min_speech_s):
-            return self._start_turn(self._run)
-        return []
+            return self._start_turn(self._run)  # listening, or the answer is still being prepared
+        return self._maybe_done()
+
+    def _speaking(self) -> bool:
+        """Reply audio has been sent and is (as far as we can tell) still playing."""
+        return self._reply.level > 0 and self.now_s < self._reply.playing_until + self.options.tail_s
 
     def _speech_over(self, seconds: float) -> bool:
         """The last `seconds` were all speech, and louder than any echo of the reply could be.
@@ -194,8 +201,7 @@ class TurnTaker:
 
     def _reply_level(self) -> float:
         # the guard holds while the reply can still be heard (plus the echo path's delay)
-        playing = self.phase == Phase.RESPONDING or self.now_s < self._reply.playing_until + self.options.tail_s
-        return self._reply.level if playing else 0.0
+        return self._reply.level if self._speaking() else 0.0
 
     def _start_turn(self, speech_frames: int) -> list[Event]:
         """A turn whose speech began `speech_frames` frames ago; the preroll before it is kept."""
@@ -242,14 +248,13 @@ class TurnTaker:
         audio = self.turn_audio()
         speech_end = (self._samples if cut else turn.last_speech) / SAMPLE_RATE
         self.phase, self._turn, self._history = Phase.RESPONDING, None, []
-        self._reply = _Reply()  # this turn's reply (a barge-in already stopped the last one)
-        self.turns_ended += 1
         self._run = 0
         return [Event(EventType.TURN_ENDED, self.now_s, audio=audio, speech_end_s=speech_end,
                       message="cut" if cut else "")]
 
     def _maybe_done(self) -> list[Event]:
-        if self.phase == Phase.RESPONDING and self._reply.finished and self.now_s >= self._reply.playing_until:
-            self.phase = Phase.LISTENING
+        if (self.phase == Phase.RESPONDING and self._reply.finished
+                and self.now_s >= self._reply.playing_until + self.options.tail_s):
+            self.phase, self._reply = Phase.LISTENING, _Reply()
             return [Event(EventType.REPLY_DONE, self.now_s)]
         return []

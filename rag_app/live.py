@@ -58,15 +58,20 @@ class LiveRetrieval:
         self.history = []
 
     def update(self, audio: np.ndarray, at_s: float) -> Heard:
-        """Embed and search the audio so far (a PARTIAL event's)."""
+        """Embed and search the audio so far (a PARTIAL event's), and keep the result."""
+        heard = self.measure(audio, at_s)
+        self.history.append(heard)
+        return heard
+
+    def measure(self, audio: np.ndarray, at_s: float) -> Heard:
+        """Embed and search, without keeping the result (a caller on another thread keeps it
+        only if the turn it belongs to is still the current one)."""
         started = time.perf_counter()
         vector, reading = self.query_side.embed_speech(audio)
         embedded = time.perf_counter()
         passages = self.search(vector)
-        heard = Heard(len(audio), at_s, vector, reading, passages, (embedded - started) * 1000,
-                      (time.perf_counter() - embedded) * 1000)
-        self.history.append(heard)
-        return heard
+        return Heard(len(audio), at_s, vector, reading, passages, (embedded - started) * 1000,
+                     (time.perf_counter() - embedded) * 1000)
 
     def final(self, audio: np.ndarray, at_s: float) -> tuple[Heard, bool]:
         """(the turn's query, whether the last live embedding was reused): no re-embedding when

@@ -66,6 +66,16 @@ class Pipeline(QuerySide):
         self.seal.embed_and_read_speech([noise])
         self.seal.embed_text(["warm up"])
 
+    def warm_up_llm(self) -> None:
+        """One tiny answer, so the first turn does not pay the LLM's first-call costs (tens of
+        seconds on a busy CPU: a conversation's first reply would come long after the pause)."""
+        if self.llm is None:
+            return
+        try:
+            list(self.llm.stream([{"role": "user", "content": "Say hello."}], 4))
+        except LLMError:
+            pass  # a server that is down is reported by the status panel and the turn itself
+
     # ----- stages (the query side's are inherited from QuerySide) -----------------------
     def search(self, vector: np.ndarray) -> list[Passage]:
         return self.kb.search(vector, self.top_k)

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from rag_app.conversation import SAMPLE_RATE, EventType, Phase, SpeechDetector, TurnOptions, TurnTaker
+from rag_app.conversation import EventType, SpeechDetector, TurnOptions, TurnTaker
 from rag_app.live import Agreement, Heard, LiveRetrieval
 from rag_app.pipeline import Pipeline
 from rag_app.settings import Settings
@@ -80,7 +81,9 @@ class _Pending:
     speech_end_s: float
     ended_s: float
     cut: bool
+    history: list[Heard]  # the live embeddings of this turn
     ended_wall: float = field(default_factory=time.perf_counter)
+    cancel: threading.Event = field(default_factory=threading.Event)
 
 
 class ConversationSession:
@@ -94,36 +97,57 @@ class ConversationSession:
         self.turns: list[TurnRecord] = []
         self.status = Status.LISTENING
         self._lock = threading.Lock()  # the taker is fed on one thread and told about the reply on another
-        self._pending: _Pending | None = None
-        self._cancel = threading.Event()
+        self._pending: deque[_Pending] = deque()  # turns ended, answered in order
+        self._answering: _Pending | None = None
+        self._answer_lock = threading.Lock()  # one answer at a time, in the order the turns ended
+        # live retrieval runs beside the microphone, never in its way: one embedding at a time,
+        # a partial arriving meanwhile is skipped (the next one covers its audio too)
+        self._live_thread: threading.Thread | None = None
+        self._live_ready: list[Heard] = []
+        self._turn_no = 0  # a live result of an earlier turn is dropped
 
     # ----- microphone side --------------------------------------------------------------
     def feed(self, audio: np.ndarray) -> list[Update]:
         """16 kHz mono float32 from the microphone -> what the caller should show or do."""
         with self._lock:
             events = self.taker.feed(audio)
-            if not events and self.taker.phase == Phase.LISTENING and self.status != Status.LISTENING:
-                self.status = Status.LISTENING
-                return [Update(UpdateKind.STATUS, self.status)]
-        updates: list[Update] = []
+            ready, self._live_ready = self._live_ready, []
+        updates: list[Update] = [Update(UpdateKind.LIVE, heard) for heard in ready]
         for event in events:
             if event.type == EventType.BARGE_IN:
-                self._cancel.set()  # run_turn stops at the LLM's next token
+                if self._answering is not None:
+                    self._answering.cancel.set()  # run_turn stops at the LLM's next token
                 updates.append(Update(UpdateKind.BARGE_IN, event.message))
             elif event.type == EventType.SPEECH_STARTED:
-                self.live.reset()
+                with self._lock:
+                    self._turn_no += 1
+                    self.live.reset()
                 updates.append(self._set(Status.HEARING))
             elif event.type == EventType.PARTIAL and self.live_enabled:
-                updates.append(Update(UpdateKind.LIVE, self.live.update(event.audio, event.at_s)))
+                self._start_live(event.audio, event.at_s)
             elif event.type == EventType.TURN_TOO_LONG:
                 updates.append(Update(UpdateKind.NOTICE, event.message))
             elif event.type == EventType.TURN_ENDED:
-                self._cancel = threading.Event()
-                self._pending = _Pending(event.audio, event.speech_end_s, event.at_s, event.message == "cut")
+                with self._lock:
+                    self._pending.append(_Pending(event.audio, event.speech_end_s, event.at_s, event.message == "cut",
+                                                  self.live.history))
                 updates += [self._set(Status.SEARCHING), Update(UpdateKind.TURN_READY)]
             elif event.type == EventType.REPLY_DONE:
                 updates.append(self._set(Status.LISTENING))
         return updates
+
+    def _start_live(self, audio: np.ndarray, at_s: float) -> None:
+        if self._live_thread is not None and self._live_thread.is_alive():
+            return
+        self._live_thread = threading.Thread(target=self._live, args=(audio, at_s, self._turn_no), daemon=True)
+        self._live_thread.start()
+
+    def _live(self, audio: np.ndarray, at_s: float, turn_no: int) -> None:
+        heard = self.live.measure(audio, at_s)
+        with self._lock:
+            if turn_no == self._turn_no:
+                self.live.history.append(heard)
+                self._live_ready.append(heard)
 
     def _set(self, status: Status) -> Update:
         self.status = status
@@ -132,21 +156,32 @@ class ConversationSession:
     # ----- answering side ---------------------------------------------------------------
     def run_turn(self) -> Iterator[TurnEvent]:
         """Answer the turn that ended (nothing when there is none); cancelled by a barge-in."""
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return
-        cancel, number = self._cancel, self.taker.turns_ended
+        with self._answer_lock:
+            with self._lock:
+                pending = self._pending.popleft() if self._pending else None
+            if pending is not None:
+                self._answering = pending
+                try:
+                    yield from self._answer(pending)
+                finally:
+                    self._answering = None
+
+    def _answer(self, pending: _Pending) -> Iterator[TurnEvent]:
+        cancel = pending.cancel
         trace = Trace("seal", device=str(getattr(self.pipeline.seal, "device", "cpu")))
         clock = StageClock(trace)
         waited_ms = (pending.ended_s - pending.speech_end_s) * 1000  # the pause, in stream time
         clock.add(Stage.END_OF_TURN, waited_ms)
         # the wall time between the turn ending and this call (a queue, a thread start) counts too
         lag_ms = (clock.start - pending.ended_wall) * 1000
-        query, reused = self.live.final(pending.audio, pending.ended_s)
+        if self._live_thread is not None:
+            self._live_thread.join()  # the embedding under way may be of exactly the final audio
+        live = LiveRetrieval(self.pipeline, self.pipeline.search, list(pending.history))  # this turn's, not the next one's
+        query, reused = live.final(pending.audio, pending.ended_s)
         if not reused:
             clock.add(Stage.SPEECH_EMBEDDING, query.embed_ms)
             clock.add(Stage.SEARCH, query.search_ms)
-        agreement = self.live.agreement(query, reused, pending.speech_end_s)
+        agreement = live.agreement(query, reused, pending.speech_end_s)
         yield TurnEvent(EventKind.HEARD, query.reading)
         yield TurnEvent(EventKind.PASSAGES, query.passages)
         self.status = Status.THINKING
@@ -159,7 +194,7 @@ class ConversationSession:
                     yield from self._say(event.data, clock, trace, waited_ms + lag_ms, cancel)
         finally:
             with self._lock:
-                if self.taker.turns_ended == number:  # not after a barge-in started the next turn
+                if not self._pending:  # the reply audio of a turn still waiting is yet to come
                     self.taker.reply_finished()
             interrupted = cancel.is_set()
             heard = query.reading
@@ -190,5 +225,8 @@ class ConversationSession:
         yield TurnEvent(EventKind.AUDIO, spoken)
 
     def stop(self) -> None:
-        """End the conversation: a turn being answered stops."""
-        self._cancel.set()
+        """End the conversation: the turn being answered stops, turns waiting are dropped."""
+        with self._lock:
+            self._pending.clear()
+        if self._answering is not None:
+            self._answering.cancel.set()

@@ -148,11 +148,15 @@ def test_the_reply_echo_does_not_barge_in_but_would_without_the_guard(question, 
     assert of(run(loud, echo * ECHO_MARGIN * 1.5), EventType.BARGE_IN)
 
 
-def test_speech_while_the_answer_is_prepared_interrupts_it(question, interruption):
-    taker = responding_taker(question)  # no reply audio yet: thinking
+def test_speech_while_the_answer_is_prepared_is_the_next_turn_not_a_barge_in(question, interruption, reply):
+    taker = responding_taker(question)  # no reply audio yet: the answer is being prepared
     events = run(taker, np.concatenate([interruption, silence(OPTIONS.pause_s + 0.3)]))
-    assert [e.type for e in events if e.type != EventType.PARTIAL] == [
-        EventType.BARGE_IN, EventType.SPEECH_STARTED, EventType.TURN_ENDED]
+    assert [e.type for e in events if e.type != EventType.PARTIAL] == [EventType.SPEECH_STARTED, EventType.TURN_ENDED]
+    # the first answer's audio then plays; both answers done and played out: listening again
+    taker.reply_audio(reply, SAMPLE_RATE)
+    taker.reply_finished()
+    events = run(taker, silence(len(reply) / SAMPLE_RATE + OPTIONS.tail_s + 0.2))
+    assert of(events, EventType.REPLY_DONE) and taker.phase == Phase.LISTENING
 
 
 def test_the_turn_taker_refuses_other_sample_rates():

@@ -1,0 +1,140 @@
+"""Conversation mode in a real browser (issue 19): Chromium's fake microphone plays a WAV made of
+spoken questions and pauses; after one click on record, turns are detected, answered and spoken
+with no further click, a question spoken over a reply stops it, and a monologue is cut."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from tests.conftest import load_16k, speak
+from tests.ui.conftest import CONVERSATION_MAX_TURN_S, launch_with_microphone
+
+RATE = 16_000
+SCREENSHOTS = os.environ.get("SEAL_RAG_SCREENSHOTS", "")
+TURN_TIMEOUT_MS = 240_000  # one answered turn on a loaded 2-core machine, with room
+# Records, in the page itself, each reply stream that started playing: the spoken reply player
+# gets a new source per answer (media events do not bubble: listen in the capture phase).
+COUNT_PLAYING = """
+window.__seal_played = new Set();
+document.addEventListener('playing', (e) => {
+  if (e.target.closest && e.target.closest('#conv-reply')) window.__seal_played.add(e.target.currentSrc);
+}, true);
+"""
+
+
+def _pause(seconds: float) -> np.ndarray:
+    return (1e-3 * np.random.default_rng(0).standard_normal(int(seconds * RATE))).astype(np.float32)
+
+
+def _wav(path: Path, parts: list[np.ndarray]) -> Path:
+    sf.write(str(path), np.concatenate(parts), RATE, subtype="PCM_16")
+    return path
+
+
+def _clip(folder: Path, name: str, text: str, rate: int = 150) -> np.ndarray:
+    return load_16k(speak(text, folder / f"{name}.wav", rate=rate))
+
+
+def _conversation_page(playwright_driver, app_url: str, wav: Path):
+    browser = launch_with_microphone(playwright_driver, wav)
+    context = browser.new_context(permissions=["microphone"], viewport={"width": 1400, "height": 1500})
+    context.add_init_script(COUNT_PLAYING)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(app_url + "/")
+    _start_conversation(page)
+    return browser, page
+
+
+def _start_conversation(page, attempts: int = 3) -> None:
+    """Press record (the only click), and make sure the microphone stream reached the server: a
+    click landing while the page is still wiring its components records without streaming."""
+    button = page.locator("#conv-mic button.record-button")
+    for _ in range(attempts):
+        try:
+            with page.expect_request(lambda r: "/gradio_api/stream/" in r.url, timeout=10_000):
+                button.click()
+            return
+        except PlaywrightTimeout:
+            page.reload()
+    pytest.fail("the conversation microphone never streamed to the server")
+
+
+def _wait_for_turns(page, count: int) -> None:
+    page.wait_for_function(
+        """(n) => [...document.querySelectorAll('#turns tbody tr')].filter(
+             (r) => /\\d+$/.test(r.innerText.trim()) && r.innerText.includes('seal')).length >= n""",
+        arg=count, timeout=TURN_TIMEOUT_MS, polling=500)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, np.ndarray]:
+    folder = tmp_path_factory.mktemp("conv-mic")
+    return {
+        "first": _clip(folder, "first", "what is the highest mountain on earth"),
+        "second": _clip(folder, "second", "which river carries the most water"),
+        "interrupt": _clip(folder, "interrupt", "no stop, tell me about the eiffel tower instead please"),
+        "monologue": _clip(folder, "monologue", (
+            "I want to tell you about my trip to the mountains and the rivers and the lakes and the old towns "
+            "and the people I met there and the food we ate every evening by the fire"), rate=175),
+    }
+
+
+def test_two_questions_are_answered_and_spoken_without_a_click(playwright_driver, app_url, clips, tmp_path):
+    wav = _wav(tmp_path / "two.wav", [_pause(0.5), clips["first"], _pause(1.5), clips["second"], _pause(90)])
+    browser, page = _conversation_page(playwright_driver, app_url, wav)
+    try:
+        _wait_for_turns(page, 2)
+        chat = page.locator("#chat").inner_text()
+        assert chat.count("(spoken)") >= 2
+        # each reply's audio reached the page's player and played
+        page.wait_for_function("() => window.__seal_played.size >= 2", timeout=TURN_TIMEOUT_MS)
+        latency = page.locator("#latency").inner_text()
+        assert "end of speech → first audio" in latency and "synthesis" in latency and "end_of_turn" in latency
+        assert page.locator("#conv-live li.source").count() >= 1  # passages formed while the question was spoken
+        if SCREENSHOTS:
+            Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(SCREENSHOTS) / "conversation.png"), full_page=True)
+    finally:
+        page.screenshot(path=str(tmp_path / "conversation.png"), full_page=True)
+        browser.close()
+
+
+def test_speaking_over_the_reply_stops_it_and_starts_the_next_turn(playwright_driver, app_url, clips, tmp_path):
+    # interruptions every few seconds from a few seconds after the question: whatever this machine's
+    # speed, one lands while the reply is being spoken (one that lands while it is still being
+    # prepared is a turn of its own, answered after it)
+    parts = [_pause(0.5), clips["first"], _pause(5.0)]
+    for _ in range(4):
+        parts += [clips["interrupt"], _pause(3.0)]
+    wav = _wav(tmp_path / "barge.wav", [*parts, _pause(90)])
+    browser, page = _conversation_page(playwright_driver, app_url, wav)
+    try:
+        page.wait_for_function("() => (window.__seal_barge_ins || 0) >= 1", timeout=TURN_TIMEOUT_MS)
+        # the player was paused the moment the server saw the barge-in, after it had played
+        assert page.evaluate("() => [...document.querySelectorAll('#conv-reply audio')].every((a) => a.paused)")
+        assert page.evaluate("() => window.__seal_played.size") >= 1
+        # the stopped answer says so
+        page.locator("#chat").get_by_text("spoke over the reply", exact=False).first.wait_for(timeout=TURN_TIMEOUT_MS)
+    finally:
+        page.screenshot(path=str(tmp_path / "barge-in.png"), full_page=True)
+        browser.close()
+
+
+def test_a_monologue_is_cut_at_the_maximum_turn_length(playwright_driver, app_url, clips, tmp_path):
+    assert len(clips["monologue"]) / RATE > CONVERSATION_MAX_TURN_S + 2
+    wav = _wav(tmp_path / "monologue.wav", [_pause(0.5), clips["monologue"], _pause(90)])
+    browser, page = _conversation_page(playwright_driver, app_url, wav)
+    try:
+        page.locator("#notice").get_by_text(re.compile(rf"{CONVERSATION_MAX_TURN_S:g} s limit")).wait_for(
+            timeout=TURN_TIMEOUT_MS)
+        _wait_for_turns(page, 1)  # what was said up to the limit is answered
+    finally:
+        page.screenshot(path=str(tmp_path / "monologue.png"), full_page=True)
+        browser.close()
