@@ -41,9 +41,11 @@ PAUSE_REPLY_JS = """() => {
 }"""
 
 
-def status_html(status: Status | str, detail: str = "") -> str:
-    return (f"<div id='conv-state' class='conv-state' data-state='{escape(str(status))}'><b>{escape(str(status))}</b>"
-            f"{' — ' + escape(detail) if detail else ''}</div>")
+def status_html(status: Status | str, detail: str = "", answered: int = 0) -> str:
+    """The conversation's state, and how many of its turns have been answered."""
+    count = f" <small>({answered} turn{'s' if answered != 1 else ''} answered)</small>" if answered else ""
+    return (f"<div id='conv-state' class='conv-state' data-state='{escape(str(status))}' data-answered='{answered}'>"
+            f"<b>{escape(str(status))}</b>{' — ' + escape(detail) if detail else ''}{count}</div>")
 
 
 def to_16k(chunk: tuple[int, np.ndarray]) -> np.ndarray:
@@ -110,7 +112,7 @@ def build_conversation(page: gr.Blocks, pipeline: Pipeline, settings: Settings, 
             return state_out, live_out, notice_out, turn_out, barge_out
         for update in session.feed(to_16k(chunk)):
             if update.kind == UpdateKind.STATUS:
-                state_out = status_html(update.data)
+                state_out = status_html(update.data, answered=len(session.turns))
             elif update.kind == UpdateKind.LIVE:
                 heard = update.data
                 live_out = passages_html(heard.passages, f"Forming while you speak ({heard.samples / SAMPLE_RATE:.1f} s heard)")
@@ -119,7 +121,7 @@ def build_conversation(page: gr.Blocks, pipeline: Pipeline, settings: Settings, 
             elif update.kind == UpdateKind.TURN_READY:
                 turn_out = (turn or 0) + 1
             elif update.kind == UpdateKind.BARGE_IN:
-                barge_out, state_out = (barge or 0) + 1, status_html(Status.HEARING, update.data)
+                barge_out, state_out = (barge or 0) + 1, status_html(Status.HEARING, update.data, len(session.turns))
         return state_out, live_out, notice_out, turn_out, barge_out
 
     def on_turn(messages: list, rows: list, request: gr.Request) -> Iterator[tuple]:
@@ -130,17 +132,18 @@ def build_conversation(page: gr.Blocks, pipeline: Pipeline, settings: Settings, 
         for event in session.run_turn():
             if event.kind == EventKind.HEARD:
                 messages[-2] = {"role": "user", "content": f"(spoken) {event.data}"}
-                yield messages, skip, skip, skip, rows, status_html(Status.SEARCHING), skip
+                yield messages, skip, skip, skip, rows, status_html(Status.SEARCHING, answered=len(session.turns)), skip
             elif event.kind == EventKind.PASSAGES:
                 passages = event.data
-                yield messages, passages_html(passages, "Sources (SEAL)"), skip, skip, rows, status_html(Status.THINKING), skip
+                yield (messages, passages_html(passages, "Sources (SEAL)"), skip, skip, rows,
+                       status_html(Status.THINKING, answered=len(session.turns)), skip)
             elif event.kind == EventKind.TOKEN:
                 answer += event.data
                 messages[-1] = {"role": "assistant", "content": answer}
                 yield messages, skip, skip, skip, rows, skip, skip
             elif event.kind == EventKind.AUDIO:
                 rate, samples = event.data
-                yield messages, skip, skip, skip, rows, status_html(Status.SPEAKING), wav_bytes(samples, rate)
+                yield messages, skip, skip, skip, rows, status_html(Status.SPEAKING, answered=len(session.turns)), wav_bytes(samples, rate)
             elif event.kind == EventKind.CITATIONS:
                 messages[-1] = {"role": "assistant", "content": f"{answer}\n\n*{event.data.label()}*"}
             elif event.kind == EventKind.NOTICE:
@@ -149,7 +152,8 @@ def build_conversation(page: gr.Blocks, pipeline: Pipeline, settings: Settings, 
             elif event.kind == EventKind.TRACE:
                 trace = event.data
                 rows.append(turn_row(len(rows) + 1, trace, session.turns[-1].heard if session.turns else ""))
-                yield messages, skip, latency_chart_html([trace]), rows, rows, skip, skip
+                yield (messages, skip, latency_chart_html([trace]), rows, rows,
+                       status_html(session.status, answered=len(session.turns)), skip)
 
     mic.stream(on_chunk, [mic, turn_no, barge_no], [state, live, notice, turn_no, barge_no], stream_every=STREAM_EVERY_S,
                time_limit=None, concurrency_limit=None, show_progress="hidden")
