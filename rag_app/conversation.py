@@ -227,7 +227,11 @@ class TurnTaker:
             return events + self._end_turn(cut=True)
         if self._samples - turn.last_speech >= self.options.pause_s * SAMPLE_RATE:
             return self._end_turn(cut=False)
-        if turn.next_partial >= 0 and self._samples >= turn.next_partial:
+        tail = int(self.options.tail_s * SAMPLE_RATE)
+        # the moment the tail after the last speech is complete, the turn's audio is final unless
+        # speech resumes: a partial then is the query, embedded while the pause is still running
+        settled = self._samples - len(frame) < turn.last_speech + tail <= self._samples
+        if turn.next_partial >= 0 and (self._samples >= turn.next_partial or settled):
             turn.next_partial = self._samples + int(self.options.live_every_s * SAMPLE_RATE)
             events.append(Event(EventType.PARTIAL, self.now_s, audio=self.turn_audio()))
         return events

@@ -103,6 +103,8 @@ class ConversationSession:
         # live retrieval runs beside the microphone, never in its way: one embedding at a time,
         # a partial arriving meanwhile is skipped (the next one covers its audio too)
         self._live_thread: threading.Thread | None = None
+        self._live_next: tuple[np.ndarray, float, int] | None = None
+        self._live_running = False
         self._live_ready: list[Heard] = []
         self._turn_no = 0  # a live result of an earlier turn is dropped
 
@@ -137,17 +139,27 @@ class ConversationSession:
         return updates
 
     def _start_live(self, audio: np.ndarray, at_s: float) -> None:
-        if self._live_thread is not None and self._live_thread.is_alive():
-            return
-        self._live_thread = threading.Thread(target=self._live, args=(audio, at_s, self._turn_no), daemon=True)
-        self._live_thread.start()
-
-    def _live(self, audio: np.ndarray, at_s: float, turn_no: int) -> None:
-        heard = self.live.measure(audio, at_s)
         with self._lock:
-            if turn_no == self._turn_no:
-                self.live.history.append(heard)
-                self._live_ready.append(heard)
+            self._live_next = (audio, at_s, self._turn_no)  # the newest partial wins
+            if self._live_running:
+                return  # the running embedding takes it up when done
+            self._live_running = True
+            self._live_thread = threading.Thread(target=self._live, daemon=True)
+            self._live_thread.start()
+
+    def _live(self) -> None:
+        while True:
+            with self._lock:
+                job, self._live_next = self._live_next, None
+                if job is None:
+                    self._live_running = False  # decided under the lock: no partial is left behind
+                    return
+            audio, at_s, turn_no = job
+            heard = self.live.measure(audio, at_s)
+            with self._lock:
+                if turn_no == self._turn_no:
+                    self.live.history.append(heard)
+                    self._live_ready.append(heard)
 
     def _set(self, status: Status) -> Update:
         self.status = status

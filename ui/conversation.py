@@ -14,6 +14,7 @@ deployment for a gain (tens of ms of transport) far below what the answer costs 
 """
 from __future__ import annotations
 
+import shutil
 import threading
 from collections import OrderedDict
 from html import escape
@@ -87,13 +88,16 @@ def build_conversation(page: gr.Blocks, pipeline: Pipeline, settings: Settings, 
                        latency: gr.HTML, turns: gr.Dataframe, turns_state: gr.State, notice: gr.Markdown) -> None:
     """The conversation controls, wired to the page's chat, sources, latency and turns."""
     voice = SentenceVoice()
+    # Gradio encodes streamed audio with ffmpeg: without it the reply is shown, not spoken
+    voice.available = voice.available and shutil.which("ffmpeg") is not None
     voice.warm_up()  # Piper's first sentence costs seconds more than the next ones
     pipeline.warm_up_llm()
     sessions = Sessions(pipeline, settings, voice)
     with gr.Accordion("Conversation mode (hands-free)", open=True, elem_id="conversation"):
         gr.Markdown(f"Press record once and talk: a pause of {settings.conv_pause_s:g} s ends your turn and it is "
                     f"answered aloud; talk over the answer to stop it. Turns are cut at {settings.conv_max_turn_s:g} s."
-                    + ("" if voice.available else " *(No Piper voice installed: answers are shown, not spoken.)*"))
+                    + ("" if voice.available else " *(No Piper voice or no ffmpeg installed: answers are shown, "
+                                                  "not spoken.)*"))
         with gr.Row():
             mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Conversation microphone",
                            elem_id="conv-mic")
