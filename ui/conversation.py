@@ -90,8 +90,6 @@ def build_conversation(page: gr.Blocks, pipeline: Pipeline, settings: Settings, 
     voice = SentenceVoice()
     # Gradio encodes streamed audio with ffmpeg: without it the reply is shown, not spoken
     voice.available = voice.available and shutil.which("ffmpeg") is not None
-    voice.warm_up()  # Piper's first sentence costs seconds more than the next ones
-    pipeline.warm_up_llm()
     sessions = Sessions(pipeline, settings, voice)
     with gr.Accordion("Conversation mode (hands-free)", open=True, elem_id="conversation"):
         gr.Markdown(f"Press record once and talk: a pause of {settings.conv_pause_s:g} s ends your turn and it is "
