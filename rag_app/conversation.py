@@ -58,6 +58,7 @@ class TurnOptions:
     tail_s: float = 0.2  # audio kept after the last speech frame
     barge_in_s: float = 0.2  # speech during a reply that interrupts it
     echo_gain: float = 0.1  # loudest echo of the reply the microphone may hear, as a fraction of its level
+    echo_hold_s: float = 1.0  # the guard outlasts the reply's expected end: playback lags what was sent
 
 
 class Phase(StrEnum):
@@ -150,6 +151,8 @@ class TurnTaker:
         long the reply plays (it plays after what was sent before it)."""
         if len(audio) == 0:
             return
+        if self._reply.finished and self.now_s >= self._reply.playing_until + self.options.echo_hold_s:
+            self._reply = _Reply()  # a new reply: the last one's level no longer applies
         # the loudest stretch as long as a barge-in, so it compares with `_speech_over`'s window
         window = max(1, min(len(audio), round(self.options.barge_in_s * sample_rate)))
         energy = np.concatenate([[0.0], np.cumsum(np.square(np.asarray(audio, np.float64)))])
@@ -185,8 +188,9 @@ class TurnTaker:
         return self._maybe_done()
 
     def _speaking(self) -> bool:
-        """Reply audio has been sent and is (as far as we can tell) still playing."""
-        return self._reply.level > 0 and self.now_s < self._reply.playing_until + self.options.tail_s
+        """Reply audio has been sent and may still be playing: the player starts it later than it
+        was sent (network, the browser's buffer), so its end is held for `echo_hold_s`."""
+        return self._reply.level > 0 and self.now_s < self._reply.playing_until + self.options.echo_hold_s
 
     def _speech_over(self, seconds: float) -> bool:
         """The last `seconds` were all speech, and louder than any echo of the reply could be.
@@ -252,6 +256,7 @@ class TurnTaker:
         audio = self.turn_audio()
         speech_end = (self._samples if cut else turn.last_speech) / SAMPLE_RATE
         self.phase, self._turn, self._history = Phase.RESPONDING, None, []
+        self._reply.finished = False  # this turn's answer is to come (the level still guards the last echo)
         self._run = 0
         return [Event(EventType.TURN_ENDED, self.now_s, audio=audio, speech_end_s=speech_end,
                       message="cut" if cut else "")]
@@ -259,6 +264,6 @@ class TurnTaker:
     def _maybe_done(self) -> list[Event]:
         if (self.phase == Phase.RESPONDING and self._reply.finished
                 and self.now_s >= self._reply.playing_until + self.options.tail_s):
-            self.phase, self._reply = Phase.LISTENING, _Reply()
+            self.phase = Phase.LISTENING  # the reply's level still guards its echo for echo_hold_s
             return [Event(EventType.REPLY_DONE, self.now_s)]
         return []

@@ -142,6 +142,14 @@ def test_the_reply_echo_does_not_barge_in_but_would_without_the_guard(question, 
     unguarded = responding_taker(question, dataclasses.replace(OPTIONS, echo_gain=0.0))
     unguarded.reply_audio(reply, SAMPLE_RATE)
     assert of(run(unguarded, echo), EventType.BARGE_IN)
+    # the player starts later than the audio was sent (network, the browser's buffer): the echo
+    # of the reply's end, after its expected end, still starts no turn
+    lag = np.zeros(int(OPTIONS.echo_hold_s / 2 * SAMPLE_RATE), np.float32)
+    late = responding_taker(question)
+    late.reply_audio(reply, SAMPLE_RATE)
+    late.reply_finished()
+    events = run(late, np.concatenate([lag, echo]) + silence((len(lag) + len(echo)) / SAMPLE_RATE)[: len(lag) + len(echo)])
+    assert not of(events, EventType.SPEECH_STARTED) and late.phase == Phase.LISTENING
     # and the guard's limit: an echo louder than the margin over the assumed level does interrupt
     loud = responding_taker(question)
     loud.reply_audio(reply, SAMPLE_RATE)

@@ -12,8 +12,8 @@ import pytest
 import soundfile as sf
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.conftest import load_16k, speak
-from tests.ui.conftest import CONVERSATION_MAX_TURN_S, launch_with_microphone
+from tests.conftest import TINY_PASSAGES, load_16k, speak
+from tests.ui.conftest import CONVERSATION_MAX_TURN_S, PASSWORD, USER, launch_with_microphone
 
 RATE = 16_000
 SCREENSHOTS = os.environ.get("SEAL_RAG_SCREENSHOTS", "")
@@ -46,12 +46,25 @@ def _clip(folder: Path, name: str, text: str, rate: int = 150) -> np.ndarray:
     return load_16k(speak(text, folder / f"{name}.wav", rate=rate))
 
 
-def _conversation_page(playwright_driver, app_url: str, wav: Path):
+def _upload(page, app_url: str, document: Path) -> None:
+    """Add a document through the knowledge-base page, as an operator does."""
+    page.goto(app_url + "/kb/")
+    page.locator("input[type=text]").first.fill(USER)
+    page.locator("input[type=password]").first.fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("log ?in", re.I)).click()
+    page.locator("#kb-files input[type=file]").set_input_files([str(document)])
+    page.locator("#kb-ingest").click()
+    page.locator("#kb-report").get_by_text(re.compile(r"Ingested 1 file")).wait_for()
+
+
+def _conversation_page(playwright_driver, app_url: str, wav: Path, document: Path | None = None):
     browser = launch_with_microphone(playwright_driver, wav)
     context = browser.new_context(permissions=["microphone"], viewport={"width": 1400, "height": 1500})
     context.add_init_script(COUNT_PLAYING)
     page = context.new_page()
     page.set_default_timeout(60_000)
+    if document is not None:
+        _upload(page, app_url, document)
     page.goto(app_url + "/")
     _start_conversation(page)
     return browser, page
@@ -93,7 +106,9 @@ def clips(tmp_path_factory) -> dict[str, np.ndarray]:
 
 def test_two_questions_are_answered_and_spoken_without_a_click(playwright_driver, app_url, clips, tmp_path):
     wav = _wav(tmp_path / "two.wav", [_pause(0.5), clips["first"], _pause(1.5), clips["second"], _pause(90)])
-    browser, page = _conversation_page(playwright_driver, app_url, wav)
+    facts = tmp_path / "geography.md"
+    facts.write_text("\n\n".join(text for _, text in TINY_PASSAGES))
+    browser, page = _conversation_page(playwright_driver, app_url, wav, facts)
     try:
         _wait_for_turns(page, 2)
         chat = page.locator("#chat").inner_text()
@@ -102,8 +117,10 @@ def test_two_questions_are_answered_and_spoken_without_a_click(playwright_driver
         page.wait_for_function("() => window.__seal_starts >= 2", timeout=TURN_TIMEOUT_MS)
         latency = page.locator("#latency").inner_text()
         assert "end of speech → first audio" in latency and "synthesis" in latency and "end_of_turn" in latency
-        # live retrieval searched with the audio heard so far while the question was spoken
+        # live retrieval found passages with the audio heard so far, while the question was spoken
         assert "Forming while you speak" in page.locator("#conv-live").inner_text()
+        assert page.locator("#conv-live li.source").count() >= 1
+        assert "geography.md" in page.locator("#sources").inner_text()
         if SCREENSHOTS:
             Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(Path(SCREENSHOTS) / "conversation.png"), full_page=True)
