@@ -124,6 +124,7 @@ def build_conversation(page: gr.Blocks, pipeline: Pipeline, settings: Settings, 
                 turn_out = (turn or 0) + 1
             elif update.kind == UpdateKind.BARGE_IN:
                 barge_out, state_out = (barge or 0) + 1, status_html(Status.HEARING, update.data, len(session.turns))
+                notice_out = f"**Notice:** {update.data}"  # also when the answer was written and only playing
         return state_out, live_out, notice_out, turn_out, barge_out
 
     def on_turn(messages: list, rows: list, request: gr.Request) -> Iterator[tuple]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,33 @@ document.addEventListener('playing', (e) => {
 }, true);
 """
 
+# The microphone through a gain the test opens and closes (silent until opened): Chromium's fake
+# device plays its WAV from launch, so this is how a test says *when* the user speaks.
+GATE = """
+(() => {
+  const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = async (constraints) => {
+    const stream = await original(constraints);
+    if (!constraints || !constraints.audio) return stream;
+    const context = new AudioContext();
+    const gain = context.createGain();
+    gain.gain.value = 0;
+    context.createMediaStreamSource(stream).connect(gain);
+    const out = context.createMediaStreamDestination();
+    gain.connect(out);
+    window.__seal_gate = gain;
+    return out.stream;
+  };
+})();
+"""
+
+
+def _speak_for(page, seconds: float) -> None:
+    page.evaluate("() => { window.__seal_gate.gain.value = 1; }")
+    time.sleep(seconds)
+    page.evaluate("() => { window.__seal_gate.gain.value = 0; }")
+
+
 def _pause(seconds: float) -> np.ndarray:
     return (1e-3 * np.random.default_rng(0).standard_normal(int(seconds * RATE))).astype(np.float32)
 
@@ -57,10 +85,12 @@ def _upload(page, app_url: str, document: Path) -> None:
     page.locator("#kb-report").get_by_text(re.compile(r"Ingested 1 file")).wait_for()
 
 
-def _conversation_page(playwright_driver, app_url: str, wav: Path, document: Path | None = None):
+def _conversation_page(playwright_driver, app_url: str, wav: Path, document: Path | None = None, gated: bool = False):
     browser = launch_with_microphone(playwright_driver, wav)
     context = browser.new_context(permissions=["microphone"], viewport={"width": 1400, "height": 1500})
     context.add_init_script(COUNT_PLAYING)
+    if gated:
+        context.add_init_script(GATE)
     page = context.new_page()
     page.set_default_timeout(60_000)
     if document is not None:
@@ -129,22 +159,23 @@ def test_two_questions_are_answered_and_spoken_without_a_click(playwright_driver
         browser.close()
 
 
-def test_speaking_over_the_reply_stops_it_and_starts_the_next_turn(playwright_driver, app_url, clips, tmp_path):
-    # interruptions every few seconds from a few seconds after the question: whatever this machine's
-    # speed, one lands while the reply is being spoken (one that lands while it is still being
-    # prepared is a turn of its own, answered after it)
-    parts = [_pause(0.5), clips["first"], _pause(5.0)]
-    for _ in range(4):
-        parts += [clips["interrupt"], _pause(3.0)]
-    wav = _wav(tmp_path / "barge.wav", [*parts, _pause(90)])
-    browser, page = _conversation_page(playwright_driver, app_url, wav)
+def test_speaking_over_the_reply_stops_it(playwright_driver, app_url, clips, tmp_path):
+    # The fake microphone loops one phrase; a gate in the page (GATE) lets the test decide when
+    # the user speaks: a question, then, once the page says the reply is being spoken, over it.
+    gap = _pause(0.3)
+    wav = _wav(tmp_path / "barge.wav", [part for _ in range(8) for part in (clips["interrupt"], gap)])
+    browser, page = _conversation_page(playwright_driver, app_url, wav, gated=True)
     try:
-        page.wait_for_function("() => (window.__seal_barge_ins || 0) >= 1", timeout=TURN_TIMEOUT_MS)
-        # the player was paused the moment the server saw the barge-in, after it had played
+        _speak_for(page, 3.0)  # the question
+        page.locator("#conv-state[data-state='speaking']").wait_for(timeout=TURN_TIMEOUT_MS)
+        page.wait_for_function("() => window.__seal_starts >= 1", timeout=TURN_TIMEOUT_MS)  # the reply plays
+        page.evaluate("() => { window.__seal_gate.gain.value = 1; }")  # the user talks over it
+        page.wait_for_function("() => (window.__seal_barge_ins || 0) >= 1", timeout=60_000)
+        # the player was paused the moment the server saw the barge-in
         assert page.evaluate("() => [...document.querySelectorAll('#conv-reply audio')].every((a) => a.paused)")
-        assert page.evaluate("() => window.__seal_starts") >= 1
-        # the stopped answer says so
-        page.locator("#chat").get_by_text("spoke over the reply", exact=False).first.wait_for(timeout=TURN_TIMEOUT_MS)
+        page.evaluate("() => { window.__seal_gate.gain.value = 0; }")
+        page.locator("#notice").get_by_text("spoke over the reply", exact=False).wait_for()
+        _wait_for_turns(page, 2)  # what was said over the reply is answered as the next turn
     finally:
         page.screenshot(path=str(tmp_path / "barge-in.png"), full_page=True)
         browser.close()
