@@ -21,7 +21,7 @@ loudspeakers without any cancellation (the CLI).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
