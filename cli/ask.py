@@ -33,6 +33,7 @@ def ask_command(
     audio: Optional[Path] = typer.Argument(None, help="Audio file (WAV, FLAC, OGG, MP3)."),
     text: Optional[str] = typer.Option(None, "--text", help="Type the question instead."),
     mic: bool = typer.Option(False, "--mic", help="Record from the microphone."),
+    conversation: bool = typer.Option(False, "--conversation", help="With --mic: hands-free conversation (answered when you pause, spoken replies, barge-in)."),
     seconds: float = typer.Option(5.0, help="Recording length with --mic."),
     mode: str = typer.Option("seal", help="seal (speech embedding) | asr (transcribe first)."),
     no_llm: bool = typer.Option(False, "--no-llm", help="Retrieve only."),
@@ -45,6 +46,14 @@ def ask_command(
     from rag_app.vad import NoSpeechError
     from rag_app.wiring import build_pipeline
 
+    if conversation:
+        if not mic or audio is not None or text is not None:
+            raise typer.BadParameter("--conversation goes with --mic alone")
+        from cli.conversation import converse
+
+        with user_errors(KnowledgeBaseError, ModelNotAvailable, ValueError):
+            converse(settings_of(ctx), no_llm=no_llm)
+        return
     given = sum([audio is not None, text is not None, mic])
     if given != 1:
         raise typer.BadParameter("give exactly one of: an audio file, --text, --mic")

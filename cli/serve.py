@@ -23,6 +23,7 @@ def serve_command(
     from rag_app.wiring import build_pipeline
     from knowledge_base.store import KnowledgeBaseError
     from rag_app.settings import replace
+    from rag_app.speak import SentenceVoice
     from ui.app import credentials, serve
 
     settings = settings_of(ctx)
@@ -32,6 +33,9 @@ def serve_command(
     with user_errors(ValueError, ModelNotAvailable, KnowledgeBaseError):
         credentials(settings)
         pipeline = build_pipeline(settings, with_llm=True, with_asr=True)
+        # first calls cost seconds (tens on a busy CPU): paid here, not by the first spoken reply
+        pipeline.warm_up_llm()
+        SentenceVoice().warm_up()
         if sample is not None and pipeline.kb.collection.count() == 0:
             typer.echo(f"empty knowledge base: ingesting {sample}")
             report = pipeline.kb.ingest([sample], glob="*.jsonl")

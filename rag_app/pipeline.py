@@ -10,6 +10,7 @@ baseline); "text" takes typed text.
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, Iterator
 
 import numpy as np
@@ -25,6 +26,19 @@ from rag_app.reply import voice_reply
 from rag_app.trace import EventKind, Stage, StageClock, Trace, TurnEvent
 
 __all__ = ["MODES", "Pipeline", "Trace", "TurnEvent"]
+
+
+def until_set(pieces: Iterator[str], cancel: threading.Event) -> Iterator[str]:
+    """The pieces until `cancel` is set; closing upstream then stops the LLM's generation."""
+    try:
+        for piece in pieces:
+            if cancel.is_set():
+                return
+            yield piece
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
 
 
 class Pipeline(QuerySide):
@@ -51,6 +65,16 @@ class Pipeline(QuerySide):
                 pass
         self.seal.embed_and_read_speech([noise])
         self.seal.embed_text(["warm up"])
+
+    def warm_up_llm(self) -> None:
+        """One tiny answer, so the first turn does not pay the LLM's first-call costs (tens of
+        seconds on a busy CPU: a conversation's first reply would come long after the pause)."""
+        if self.llm is None:
+            return
+        try:
+            list(self.llm.stream([{"role": "user", "content": "Say hello."}], 4))
+        except LLMError:
+            pass  # a server that is down is reported by the status panel and the turn itself
 
     # ----- stages (the query side's are inherited from QuerySide) -----------------------
     def search(self, vector: np.ndarray) -> list[Passage]:
@@ -97,14 +121,15 @@ class Pipeline(QuerySide):
             yield TurnEvent(EventKind.HEARD, question)
 
         if generate:
-            yield from self._generate(question, passages, history, clock)
+            yield from self.generate(question, passages, history, clock)
         trace.models = self._models()  # a server's model name is known once it has answered
         clock.finish()
         yield TurnEvent(EventKind.TRACE, trace)
 
-    def _generate(self, question: str, passages: list[Passage], history: list[tuple[str, str]] | None,
-                  clock: StageClock) -> Iterator[TurnEvent]:
-        """Prompt, streamed answer and citations; an unreachable LLM degrades to passages only."""
+    def generate(self, question: str, passages: list[Passage], history: list[tuple[str, str]] | None,
+                 clock: StageClock, cancel: threading.Event | None = None) -> Iterator[TurnEvent]:
+        """Prompt, streamed answer and citations; an unreachable LLM degrades to passages only.
+        `cancel` set (a barge-in) stops the answer at the LLM's next token, and its generation."""
         with clock.stage(Stage.PROMPT):
             messages = build_messages(question or "(inaudible question)", passages, history)
         if self.llm is None:
@@ -112,7 +137,8 @@ class Pipeline(QuerySide):
             return
         answer_text: list[str] = []
         try:
-            for piece in voice_reply(clock.stream(self.llm.stream(messages, self.max_new_tokens)), self.reply_sentences):
+            pieces = clock.stream(self.llm.stream(messages, self.max_new_tokens))
+            for piece in voice_reply(until_set(pieces, cancel) if cancel else pieces, self.reply_sentences):
                 answer_text.append(piece)
                 yield TurnEvent(EventKind.TOKEN, piece)
         except LLMError as exc:

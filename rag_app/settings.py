@@ -79,6 +79,11 @@ class Settings:
     reply_sentences: int = field(default=3, metadata={"help": "a reply stops after this many sentences, at a sentence end and at a repeated sentence (0: as the LLM writes it)"})
     vad_threshold: float = field(default=0.5, metadata={"help": "speech probability (0-1) above which VAD keeps a frame"})
     vad_pad_ms: int = field(default=150, metadata={"help": "audio kept around the detected speech, ms"})
+    conv_pause_s: float = field(default=0.7, metadata={"help": "conversation mode: this long a silence ends your turn, seconds"})
+    conv_max_turn_s: float = field(default=20.0, metadata={"help": "conversation mode: a turn is cut (and answered) after this long, seconds"})
+    conv_live_every_s: float = field(default=0.6, metadata={"help": "conversation mode: re-embed the audio heard so far this often while you speak, seconds (0: off)"})
+    conv_barge_in_s: float = field(default=0.2, metadata={"help": "conversation mode: speech this long during a reply stops it, seconds"})
+    conv_echo_gain: float = field(default=0.1, metadata={"help": "conversation mode: the loudest echo of the reply the microphone may hear, as a fraction of the reply's level (the barge-in guard ignores speech below it)"})
     ui_host: str = field(default="127.0.0.1", metadata={"help": "web app address (beyond localhost needs credentials)"})
     ui_port: int = field(default=7860, metadata={"help": "web app port"})
     ui_concurrency: int = field(default=2, metadata={"help": "chat turns computed at once; the rest queue"})
@@ -187,6 +192,12 @@ def load_settings(
     if settings.llm_timeout_s <= 0 or settings.llm_answer_timeout_s < settings.llm_timeout_s:
         raise ValueError(f"settings 'llm_timeout_s' must be above 0 and 'llm_answer_timeout_s' at least as long, not "
                          f"{settings.llm_timeout_s:g} and {settings.llm_answer_timeout_s:g}")
+    if not 0 < settings.conv_pause_s < settings.conv_max_turn_s <= WHISPER_SECONDS:
+        raise ValueError(f"settings 'conv_pause_s' and 'conv_max_turn_s' must satisfy 0 < pause < max turn <= "
+                         f"{WHISPER_SECONDS:.0f}, not {settings.conv_pause_s:g} and {settings.conv_max_turn_s:g}")
+    if settings.conv_live_every_s < 0 or settings.conv_barge_in_s <= 0 or settings.conv_echo_gain < 0:
+        raise ValueError(f"settings 'conv_live_every_s' and 'conv_echo_gain' must be at least 0 and 'conv_barge_in_s' "
+                         f"above 0, not {settings.conv_live_every_s:g}, {settings.conv_echo_gain:g} and {settings.conv_barge_in_s:g}")
     if settings.ui_upload_max_age_s < 1:
         raise ValueError(f"setting 'ui_upload_max_age_s' must be at least 1, not {settings.ui_upload_max_age_s}")
     if not 0 < settings.max_audio_seconds <= WHISPER_SECONDS:

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator
 class Stage(StrEnum):
     """The timed steps of a turn, in the order a turn runs them."""
 
+    END_OF_TURN = "end_of_turn"  # conversation mode: end of speech -> the pause that ends the turn
     DECODE = "decode"
     VAD = "vad"
     SPEECH_EMBEDDING = "speech_embedding"
@@ -25,12 +26,14 @@ class Stage(StrEnum):
     PROMPT = "prompt"
     FIRST_TOKEN = "first_token"
     GENERATION = "generation"
+    SYNTHESIS = "synthesis"  # conversation mode: the reply's sentences read aloud (Piper)
 
 
 # Figures a benchmark adds per turn beside the stages (they are not stages: they overlap them).
 TURN_TO_FIRST_TOKEN = "turn_to_first_token"
 TOTAL = "total"
-STAGE_ORDER: list[str] = [*Stage, TURN_TO_FIRST_TOKEN, TOTAL]
+SPEECH_END_TO_FIRST_AUDIO = "speech_end_to_first_audio"  # conversation mode: what a speaker waits for
+STAGE_ORDER: list[str] = [*Stage, TURN_TO_FIRST_TOKEN, SPEECH_END_TO_FIRST_AUDIO, TOTAL]
 ANSWER_STAGES = (Stage.PROMPT, Stage.FIRST_TOKEN, Stage.GENERATION)  # after the passages are known
 # The stages between a recording and its passages, per mode: what SEAL saves is measured here.
 SPEECH_TO_PASSAGES = {
@@ -45,6 +48,7 @@ class EventKind(StrEnum):
     TOKEN = "token"
     CITATIONS = "citations"
     NOTICE = "notice"  # a degraded turn, in words (no LLM, the LLM failed mid-answer)
+    AUDIO = "audio"  # conversation mode: (sample rate, samples) of a reply sentence, ready to play
     TRACE = "trace"  # the last event of every turn
 
 
@@ -54,6 +58,7 @@ class Trace:
     stages_ms: dict[str, float] = field(default_factory=dict)
     total_ms: float = 0.0
     first_token_ms: float | None = None  # from the start of the turn
+    first_audio_ms: float | None = None  # conversation mode: from the end of speech to the first reply audio
     models: dict[str, str] = field(default_factory=dict)
     device: str = "cpu"
 
@@ -61,6 +66,8 @@ class Trace:
         rows = [f"{name:<18}{ms:>10.1f} ms" for name, ms in self.stages_ms.items()]
         if self.first_token_ms is not None:
             rows.append(f"{'time to 1st token':<18}{self.first_token_ms:>10.1f} ms")
+        if self.first_audio_ms is not None:
+            rows.append(f"{'speech end->audio':<18}{self.first_audio_ms:>10.1f} ms")
         rows.append(f"{'total':<18}{self.total_ms:>10.1f} ms")
         return "\n".join(rows)
 
@@ -80,6 +87,10 @@ class StageClock:
     def _add(self, stage: Stage, seconds: float) -> None:
         name = str(stage)
         self.trace.stages_ms[name] = self.trace.stages_ms.get(name, 0.0) + seconds * 1000
+
+    def add(self, stage: Stage, ms: float) -> None:
+        """A stage timed elsewhere (the conversation's pause is measured in stream time)."""
+        self._add(stage, ms / 1000)
 
     @contextmanager
     def stage(self, stage: Stage) -> Iterator[None]:

@@ -50,3 +50,26 @@ class SileroVAD:
         start = max(0, segments[0]["start"] - self.pad)
         end = min(len(audio), segments[-1]["end"] + self.pad)
         return VadResult(audio[start:end], start / SAMPLE_RATE, end / SAMPLE_RATE)
+
+
+FRAME_SAMPLES = 512  # Silero's streaming window at 16 kHz (32 ms)
+
+
+class SileroFrames:
+    """Silero run frame by frame, as a stream arrives (the `SpeechDetector` protocol of
+    `rag_app.conversation`). Stateful, so one per conversation: the model carries context
+    from frame to frame, which is what makes a 32 ms window reliable."""
+
+    frame_samples = FRAME_SAMPLES
+
+    def __init__(self) -> None:
+        from silero_vad import load_silero_vad
+
+        self.model = load_silero_vad()
+
+    def speech_probability(self, frame: np.ndarray) -> float:
+        with torch.inference_mode():
+            return float(self.model(torch.from_numpy(np.ascontiguousarray(frame, dtype=np.float32)), SAMPLE_RATE))
+
+    def reset(self) -> None:
+        self.model.reset_states()

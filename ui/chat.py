@@ -13,6 +13,7 @@ from rag_app.pipeline import Pipeline
 from rag_app.speak import reply_voice_available, speak
 from rag_app.trace import EventKind
 from rag_app.vad import NoSpeechError
+from ui.conversation import build_conversation
 from ui.render import TURN_COLUMNS, latency_chart_html, passages_html, turn_row
 from ui.status import public, signed_in, status_markdown
 from ui.uploads import delete_cache
@@ -161,6 +162,7 @@ def build_chat_page(pipeline: Pipeline, settings) -> gr.Blocks:
                 sources = gr.HTML(elem_id="sources")
                 latency = gr.HTML(elem_id="latency")
         turns = gr.Dataframe(headers=TURN_COLUMNS, label="Past turns", elem_id="turns", interactive=False)
+        build_conversation(page, pipeline, settings, chat, sources, latency, turns, turns_state, notice)
         with gr.Accordion("Status", open=False):
             status = gr.Markdown()
 

@@ -11,7 +11,7 @@ STAGE_COLOURS = {
     Stage.DECODE: "#8da0cb", Stage.VAD: "#a6d854", Stage.SPEECH_EMBEDDING: "#e78ac3", Stage.TRANSCRIPTION: "#fc8d62",
     Stage.TEXT_EMBEDDING: "#66c2a5", Stage.SEARCH: "#ffd92f",
     Stage.QUESTION_TEXT: "#d9d9d9", Stage.PROMPT: "#e5c494", Stage.FIRST_TOKEN: "#b3b3b3",
-    Stage.GENERATION: "#80b1d3",
+    Stage.GENERATION: "#80b1d3", Stage.END_OF_TURN: "#bebada", Stage.SYNTHESIS: "#fb8072",
 }
 
 
@@ -45,6 +45,8 @@ def latency_chart_html(traces: list[Trace]) -> str:
             for stage, ms in trace.stages_ms.items()
         )
         legend = " · ".join(f"{escape(stage)} {ms:.0f} ms" for stage, ms in trace.stages_ms.items())
+        if trace.first_audio_ms is not None:  # conversation mode: what the speaker waited for
+            legend += f" · <b>end of speech → first audio {trace.first_audio_ms:.0f} ms</b>"
         rows.append(
             f"<div class='latency-row'><div class='latency-mode'>{escape(trace.mode.upper())} — total {trace.total_ms:.0f} ms"
             f"</div><div class='latency-bar' style='display:flex;height:18px;width:100%'>{segments}</div>"
@@ -55,8 +57,11 @@ def latency_chart_html(traces: list[Trace]) -> str:
 
 def turn_row(number: int, trace: Trace, heard: str) -> list:
     """A row of the running table of past turns."""
-    speech_to_passages = sum(ms for stage, ms in trace.stages_ms.items() if stage not in ANSWER_STAGES)
-    return [number, trace.mode, heard[:60], round(speech_to_passages), round(trace.first_token_ms or 0), round(trace.total_ms)]
+    not_query = (*ANSWER_STAGES, Stage.END_OF_TURN, Stage.SYNTHESIS)  # conversation mode's pause and reading aloud
+    speech_to_passages = sum(ms for stage, ms in trace.stages_ms.items() if stage not in not_query)
+    first_audio = round(trace.first_audio_ms) if trace.first_audio_ms is not None else "-"
+    return [number, trace.mode, heard[:60], round(speech_to_passages), round(trace.first_token_ms or 0), round(trace.total_ms),
+            first_audio]
 
 
-TURN_COLUMNS = ["turn", "mode", "heard", "speech→passages ms", "1st token ms", "total ms"]
+TURN_COLUMNS = ["turn", "mode", "heard", "speech→passages ms", "1st token ms", "total ms", "speech end→audio ms"]

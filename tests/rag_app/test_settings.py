@@ -30,6 +30,9 @@ def test_layers_override_in_order(tmp_path):
         ({"SEAL_RAG_LLM_TIMEOUT_S": "soon"}, "llm_timeout_s"),
         ({"SEAL_RAG_DEVICE": "tpu"}, "device"),
         ({"SEAL_RAG_CONFIG": "/nonexistent.toml"}, "does not exist"),
+        ({"SEAL_RAG_CONV_PAUSE_S": "25", "SEAL_RAG_CONV_MAX_TURN_S": "20"}, "conv_pause_s"),
+        ({"SEAL_RAG_CONV_MAX_TURN_S": "45"}, "conv_max_turn_s"),
+        ({"SEAL_RAG_CONV_BARGE_IN_S": "0"}, "conv_barge_in_s"),
     ],
 )
 def test_bad_values_are_named(env, message):
@@ -69,3 +72,11 @@ def test_secrets_are_hidden_from_repr_and_logs(caplog, observe):
         assert "llm_api_key='***'" in shown and "ui_user='ops'" in shown
     assert settings.llm_api_key == "sk-live-123"  # the value itself is intact for the code that uses it
     observe("repr and log lines show llm_api_key='***', ui_password='***'")
+
+
+def test_conversation_options_come_from_the_settings():
+    from rag_app.voice_session import turn_options
+
+    settings = load_settings(environ={"SEAL_RAG_CONV_PAUSE_S": "1.2", "SEAL_RAG_CONV_ECHO_GAIN": "0.05"})
+    options = turn_options(settings)
+    assert (options.pause_s, options.echo_gain, options.max_turn_s) == (1.2, 0.05, settings.conv_max_turn_s)

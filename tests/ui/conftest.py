@@ -15,6 +15,7 @@ from tests.conftest import _free_port, speak, wait_for_server
 
 USER, PASSWORD = "operator", "correct horse battery staple"
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser")
+CONVERSATION_MAX_TURN_S = 6.0
 
 
 def chromium_path() -> str:
@@ -31,7 +32,9 @@ def app_url(settings, tmp_path_factory):
     port = _free_port()
     log_path = home / "serve.log"
     env = {**os.environ, "SEAL_RAG_HOME": str(home), "SEAL_RAG_UI_USER": USER, "SEAL_RAG_UI_PASSWORD": PASSWORD,
-           "SEAL_RAG_MAX_NEW_TOKENS": "32", "SEAL_RAG_UI_CONCURRENCY": "2"}
+           "SEAL_RAG_MAX_NEW_TOKENS": "32", "SEAL_RAG_UI_CONCURRENCY": "2",
+           # conversation mode: a maximum turn the browser test's monologue outlasts
+           "SEAL_RAG_CONV_MAX_TURN_S": str(CONVERSATION_MAX_TURN_S)}
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "seal-rag"), "serve", "--port", str(port)],
         stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env,
@@ -51,17 +54,27 @@ def question_about_upload(tmp_path_factory) -> Path:
                  tmp_path_factory.mktemp("mic") / "question.wav", rate=140)
 
 
+def launch_with_microphone(playwright, wav: Path):
+    """Chromium whose (fake) microphone plays `wav`, looping at its end."""
+    return playwright.chromium.launch(executable_path=chromium_path(), args=[
+        "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}", "--autoplay-policy=no-user-gesture-required",
+    ])
+
+
 @pytest.fixture(scope="session")
-def browser(question_about_upload):
+def playwright_driver():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=[
-            "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={question_about_upload}",
-        ])
-        yield browser
-        browser.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver, question_about_upload):
+    browser = launch_with_microphone(playwright_driver, question_about_upload)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture

@@ -1,0 +1,90 @@
+"""Live retrieval: the turn's audio so far, re-embedded by SEAL while the user still speaks.
+
+SEAL embeds speech directly, so a query vector exists for any prefix of a question; searching
+with it shows the passages forming as the user talks. At the end of the turn the last live
+embedding *is* the query when no audio came after it (the turn-taker's partials taken during
+the closing pause equal the final audio), so the end of a turn often costs no embedding at all.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from knowledge_base.store import Passage
+from rag_app.query import QuerySide
+
+# "Shown about 1 s before the end": the partial the agreement figure looks at.
+AGREEMENT_LEAD_S = 1.0
+
+
+@dataclass
+class Heard:
+    """One embedding of the turn's audio (a prefix, or the whole turn) and what it found."""
+
+    samples: int  # length of the audio embedded
+    at_s: float  # stream time the audio was taken
+    vector: np.ndarray
+    reading: str  # SEAL's CTC reading of the same pass
+    passages: list[Passage]
+    embed_ms: float
+    search_ms: float
+
+    @property
+    def top_id(self) -> str | None:
+        return self.passages[0].id if self.passages else None
+
+
+@dataclass
+class Agreement:
+    """Per turn: did the passage shown ~1 s before the end of speech already equal the final top-1,
+    and how much embedding time the end of the turn saved by reusing the last live embedding."""
+
+    early_match: bool | None  # None: the turn was too short to show anything that early
+    lead_s: float | None  # how long before the end of speech that passage was shown
+    reused: bool  # the final query is the last live embedding
+    saved_ms: float  # embedding + search time the end of the turn did not spend
+
+
+@dataclass
+class LiveRetrieval:
+    query_side: QuerySide
+    search: Callable[[np.ndarray], list[Passage]]  # Pipeline.search
+    history: list[Heard] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.history = []
+
+    def update(self, audio: np.ndarray, at_s: float) -> Heard:
+        """Embed and search the audio so far (a PARTIAL event's), and keep the result."""
+        heard = self.measure(audio, at_s)
+        self.history.append(heard)
+        return heard
+
+    def measure(self, audio: np.ndarray, at_s: float) -> Heard:
+        """Embed and search, without keeping the result (a caller on another thread keeps it
+        only if the turn it belongs to is still the current one)."""
+        started = time.perf_counter()
+        vector, reading = self.query_side.embed_speech(audio)
+        embedded = time.perf_counter()
+        passages = self.search(vector)
+        return Heard(len(audio), at_s, vector, reading, passages, (embedded - started) * 1000,
+                     (time.perf_counter() - embedded) * 1000)
+
+    def final(self, audio: np.ndarray, at_s: float) -> tuple[Heard, bool]:
+        """(the turn's query, whether the last live embedding was reused): no re-embedding when
+        no new audio came since it."""
+        last = self.history[-1] if self.history else None
+        if last is not None and last.samples == len(audio):
+            return last, True
+        return self.update(audio, at_s), False
+
+    def agreement(self, final: Heard, reused: bool, speech_end_s: float, lead_s: float = AGREEMENT_LEAD_S) -> Agreement:
+        early = [h for h in self.history if h is not final and h.at_s <= speech_end_s - lead_s]
+        saved = final.embed_ms + final.search_ms if reused else 0.0
+        if not early:
+            return Agreement(None, None, reused, saved)
+        shown = early[-1]
+        return Agreement(shown.top_id == final.top_id, speech_end_s - shown.at_s, reused, saved)

@@ -1,0 +1,164 @@
+"""A whole conversation session on real speech, the real SEAL model and Silero, and a real
+knowledge base; the LLM is a stand-in whose pace and stopping the tests can watch (the real
+ones are covered by tests/rag_app/test_pipeline.py and the browser tests)."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from knowledge_base.store import KnowledgeBase, open_client
+from rag_app.conversation import SAMPLE_RATE, TurnOptions
+from rag_app.model_store import load_seal_model
+from rag_app.pipeline import Pipeline
+from rag_app.trace import EventKind, Stage
+from rag_app.vad import SileroFrames
+from rag_app.voice_session import ConversationSession, Status, UpdateKind
+from tests.conftest import TINY_PASSAGES, load_16k, speak
+
+CHUNK = SAMPLE_RATE // 10
+OPTIONS = TurnOptions()
+
+
+class PacedLLM:
+    """Answers in words at a fixed pace and notes when its stream is closed (a real LLM's worker
+    stops generating then)."""
+
+    name = "paced"
+
+    def __init__(self, seconds_per_piece: float = 0.05):
+        self.seconds_per_piece, self.closed_at, self.pieces_given = seconds_per_piece, None, 0
+
+    def stream(self, messages, max_new_tokens=256):
+        words = ("Mount Everest is the highest mountain on Earth. It lies in the Himalayas. " * 20).split(" ")
+        try:
+            for word in words:
+                time.sleep(self.seconds_per_piece)
+                self.pieces_given += 1
+                yield word + " "
+        finally:
+            self.closed_at = time.perf_counter()
+
+    def health(self) -> str:
+        return "up"
+
+
+def silence(seconds: float) -> np.ndarray:
+    return (1e-3 * np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def seal(settings):
+    return load_seal_model(settings)
+
+
+@pytest.fixture(scope="module")
+def knowledge_base(seal, tmp_path_factory) -> KnowledgeBase:
+    folder = tmp_path_factory.mktemp("kb")
+    for pid, text in TINY_PASSAGES:
+        (folder / f"{pid}.txt").write_text(text)
+    kb = KnowledgeBase(open_client(tmp_path_factory.mktemp("chroma")), "conv", seal)
+    kb.ingest([folder], glob="*.txt")
+    return kb
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory) -> dict[str, np.ndarray]:
+    folder: Path = tmp_path_factory.mktemp("speech")
+    return {"mountain": load_16k(speak("what is the highest mountain on earth", folder / "m.wav")),
+            "river": load_16k(speak("which river carries the most water", folder / "r.wav")),
+            "stop": load_16k(speak("stop, tell me about plants instead", folder / "s.wav"))}
+
+
+def speaker(sentence: str) -> tuple[int, np.ndarray]:
+    """Reply audio without Piper's cost: a voiced-like tone, one second per sentence."""
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    return SAMPLE_RATE, (0.3 * np.sin(2 * np.pi * 150 * t) * (1 + np.sin(2 * np.pi * 4 * t)) / 2).astype(np.float32)
+
+
+def feed(session: ConversationSession, audio: np.ndarray, real_time: bool = False) -> list:
+    """Chunks to the session; `real_time` paces them as a microphone does, so live retrieval
+    (which runs beside the microphone) has the time it would have."""
+    updates, started = [], time.perf_counter()
+    for start in range(0, len(audio), CHUNK):
+        if real_time:
+            time.sleep(max(0.0, started + (start + CHUNK) / SAMPLE_RATE - time.perf_counter()))
+        updates += session.feed(audio[start : start + CHUNK])
+    return updates
+
+
+def answer(session: ConversationSession) -> list:
+    return list(session.run_turn())
+
+
+def test_a_turn_is_answered_from_its_live_embedding_and_spoken(seal, knowledge_base, spoken):
+    session = ConversationSession(Pipeline(seal, knowledge_base, PacedLLM(0.0), reply_sentences=2),
+                                  SileroFrames(), OPTIONS, speaker)
+    updates = feed(session, np.concatenate([silence(0.5), spoken["mountain"], silence(OPTIONS.pause_s + 0.3)]),
+                   real_time=True)
+    kinds = [u.kind for u in updates]
+    assert UpdateKind.TURN_READY in kinds and UpdateKind.LIVE in kinds
+    events = answer(session)
+    audio = [e for e in events if e.kind == EventKind.AUDIO]
+    assert len(audio) == 2  # one per sentence of the reply
+    passages = next(e.data for e in events if e.kind == EventKind.PASSAGES)
+    assert "Everest" in passages[0].text
+    record = session.turns[-1]
+    # the live embedding taken in the closing pause was the query: nothing embedded after the turn
+    assert record.agreement.reused and Stage.SPEECH_EMBEDDING not in record.trace.stages_ms
+    assert record.agreement.saved_ms > 0
+    trace = record.trace
+    assert trace.first_audio_ms is not None and trace.first_audio_ms >= trace.stages_ms[Stage.END_OF_TURN]
+    assert Stage.SYNTHESIS in trace.stages_ms and not record.interrupted
+    # played out, the session listens again
+    assert Status.LISTENING in [u.data for u in feed(session, silence(2 * len(audio) + 1.0))
+                                if u.kind == UpdateKind.STATUS]
+
+
+def test_a_question_asked_while_the_answer_is_prepared_is_answered_after_it(seal, knowledge_base, spoken):
+    session = ConversationSession(Pipeline(seal, knowledge_base, PacedLLM(0.0), reply_sentences=1),
+                                  SileroFrames(), OPTIONS, speaker)
+    pause = silence(OPTIONS.pause_s + 0.3)
+    updates = feed(session, np.concatenate([silence(0.5), spoken["mountain"], pause, spoken["river"], pause]))
+    assert [u.kind for u in updates].count(UpdateKind.TURN_READY) == 2
+    assert not [u for u in updates if u.kind == UpdateKind.BARGE_IN]
+    first, second = answer(session), answer(session)
+    heard = [next(e.data for e in events if e.kind == EventKind.PASSAGES)[0].text for events in (first, second)]
+    assert "Everest" in heard[0] and "Amazon" in heard[1]
+    assert [h for h, _ in session.history] == [t.heard for t in session.turns]
+
+
+def test_speech_over_the_reply_stops_playback_and_the_llm_quickly(seal, knowledge_base, spoken):
+    llm = PacedLLM(0.05)
+    session = ConversationSession(Pipeline(seal, knowledge_base, llm, reply_sentences=40), SileroFrames(), OPTIONS,
+                                  speaker)
+    feed(session, np.concatenate([silence(0.5), spoken["mountain"], silence(OPTIONS.pause_s + 0.3)]))
+    events, first_audio = [], threading.Event()
+
+    def run() -> None:
+        for event in session.run_turn():
+            events.append(event)
+            if event.kind == EventKind.AUDIO:
+                first_audio.set()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert first_audio.wait(60), "no reply audio"
+    # the user talks over the reply, which the microphone also hears at the echo level assumed
+    _, echo = speaker("")
+    mic = OPTIONS.echo_gain * np.resize(echo, len(spoken["stop"]))
+    barged = None
+    for start in range(0, len(mic), CHUNK):
+        if any(u.kind == UpdateKind.BARGE_IN for u in session.feed(mic[start : start + CHUNK] + spoken["stop"][start : start + CHUNK])):
+            barged = time.perf_counter()
+            break
+    assert barged is not None, "talking over the reply did not stop it"
+    worker.join(10)
+    # the LLM's stream was closed within ~300 ms of the barge-in (at its next piece)
+    assert llm.closed_at is not None and llm.closed_at - barged < 0.3
+    assert llm.pieces_given < 200
+    assert session.turns[-1].interrupted
+    assert any(e.kind == EventKind.NOTICE and "spoke over" in e.data for e in events)
