@@ -7,9 +7,9 @@ drive. Two entry points, usually on two threads:
   notices, a turn ready to answer, a barge-in that must stop playback now);
 - `run_turn()` answers the turn that ended: `TurnEvent`s as the pipeline's, plus `AUDIO` per
   reply sentence (synthesised as soon as the LLM finished it), ending with the `TRACE`.
-A barge-in seen by `feed` stops `run_turn` at the LLM's next token. A reply sentence ready while
-the user is speaking (a turn asked while the answer was prepared) is held, and handed out when
-that turn ends: no reply starts over the user's speech.
+A barge-in seen by `feed` stops `run_turn` at the LLM's next token and drops the turns queued
+behind it. A reply sentence ready while the user is speaking (a turn asked while the answer was
+prepared) is held, and handed out when that turn ends: no reply starts over the user's speech.
 
 Data flows one way: audio -> turn audio -> SEAL embedding -> passages -> prompt -> sentences ->
 speech; each stage is timed into the turn's `Trace`, together with the end of speech -> first
@@ -121,8 +121,7 @@ class ConversationSession:
         updates: list[Update] = [Update(UpdateKind.LIVE, heard) for heard in ready]
         for event in events:
             if event.type == EventType.BARGE_IN:
-                if self._answering is not None:
-                    self._answering.cancel.set()  # run_turn stops at the LLM's next token
+                self._drop_unplayed()
                 updates.append(Update(UpdateKind.BARGE_IN, event.message))
             elif event.type == EventType.SPEECH_STARTED:
                 with self._lock:
@@ -143,6 +142,15 @@ class ConversationSession:
         with self._lock:
             self._fed.notify_all()
         return updates
+
+    def _drop_unplayed(self) -> None:
+        """Stop the answer under way (at the LLM's next token) and drop the turns waiting: after a
+        barge-in the user wants the new turn answered, not what was queued before it."""
+        with self._lock:
+            self._pending.clear()
+            if self._answering is not None:
+                self._answering.cancel.set()
+            self._fed.notify_all()  # a reply held for the user's turn is dropped now
 
     def _start_live(self, audio: np.ndarray, at_s: float) -> None:
         with self._lock:
@@ -260,8 +268,4 @@ class ConversationSession:
 
     def stop(self) -> None:
         """End the conversation: the turn being answered stops, turns waiting are dropped."""
-        with self._lock:
-            self._pending.clear()
-            if self._answering is not None:
-                self._answering.cancel.set()
-            self._fed.notify_all()  # a reply held for the user's turn is dropped now
+        self._drop_unplayed()

@@ -164,7 +164,7 @@ def test_speech_over_the_reply_stops_playback_and_the_llm_quickly(seal, knowledg
     assert any(e.kind == EventKind.NOTICE and "spoke over" in e.data for e in events)
 
 
-def over_echo(session: ConversationSession, speech: np.ndarray) -> np.ndarray:
+def over_echo(speech: np.ndarray) -> np.ndarray:
     """The user's speech as the microphone hears it over the reply (its echo at the level assumed)."""
     _, echo = speaker("")
     return speech + OPTIONS.echo_gain * np.resize(echo, len(speech))
@@ -206,3 +206,30 @@ def test_a_reply_ready_while_the_user_speaks_waits_for_the_end_of_their_turn(sea
     assert "Amazon" in next(e.data for e in second if e.kind == EventKind.PASSAGES)[0].text
     assert any(e.kind == EventKind.AUDIO for e in second)
 
+
+def test_a_barge_in_drops_the_answer_queued_behind_the_reply(seal, knowledge_base, spoken):
+    session = ConversationSession(Pipeline(seal, knowledge_base, PacedLLM(0.05), reply_sentences=40),
+                                  SileroFrames(), OPTIONS, speaker)
+    pause = silence(OPTIONS.pause_s + 0.3)
+    updates = feed(session, np.concatenate([silence(0.5), spoken["mountain"], pause, spoken["river"], pause]))
+    assert [u.kind for u in updates].count(UpdateKind.TURN_READY) == 2  # the river question waits its turn
+    first_audio = threading.Event()
+
+    def run() -> None:
+        for event in session.run_turn():
+            if event.kind == EventKind.AUDIO:
+                first_audio.set()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert first_audio.wait(60), "no reply audio"
+    updates = feed(session, np.concatenate([over_echo(spoken["stop"]), pause]))
+    assert UpdateKind.BARGE_IN in [u.kind for u in updates]
+    worker.join(10)
+    # the interruption is what the user wants answered now: the river answer, queued behind the
+    # stopped reply and not started yet, is dropped rather than read out first
+    following = answer(session)
+    top = next(e.data for e in following if e.kind == EventKind.PASSAGES)[0].text
+    assert "Amazon" not in top and "Photosynthesis" in top
+    assert answer(session) == []  # nothing else was waiting
+    assert [t.interrupted for t in session.turns] == [True, False]
