@@ -14,7 +14,9 @@ While RESPONDING, the reply's audio is registered with `reply_audio`; user speec
 as a barge-in only when it lasts `barge_in_s` and is louder than the echo of the reply the
 microphone could pick up (`echo_gain` x the reply's level, with a margin). Speech while the
 answer is still being prepared (no reply audio yet) is not a barge-in: it starts the next turn,
-and the caller answers turns in order (a question, a pause, a second question: both answered). Browsers also cancel
+and the caller answers turns in order (a question, a pause, a second question: both answered),
+handing out no reply audio while `phase` is HEARING (the session holds it until the turn ends).
+Browsers also cancel
 echo (getUserMedia's echoCancellation, on by default); the guard covers what is left of it and
 loudspeakers without any cancellation (the CLI).
 """

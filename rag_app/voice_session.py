@@ -7,7 +7,9 @@ drive. Two entry points, usually on two threads:
   notices, a turn ready to answer, a barge-in that must stop playback now);
 - `run_turn()` answers the turn that ended: `TurnEvent`s as the pipeline's, plus `AUDIO` per
   reply sentence (synthesised as soon as the LLM finished it), ending with the `TRACE`.
-A barge-in seen by `feed` stops `run_turn` at the LLM's next token.
+A barge-in seen by `feed` stops `run_turn` at the LLM's next token and drops the turns queued
+behind it. A reply sentence ready while the user is speaking (a turn asked while the answer was
+prepared) is held, and handed out when that turn ends: no reply starts over the user's speech.
 
 Data flows one way: audio -> turn audio -> SEAL embedding -> passages -> prompt -> sentences ->
 speech; each stage is timed into the turn's `Trace`, together with the end of speech -> first
@@ -24,7 +26,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from rag_app.conversation import EventType, SpeechDetector, TurnOptions, TurnTaker
+from rag_app.conversation import EventType, Phase, SpeechDetector, TurnOptions, TurnTaker
 from rag_app.live import Agreement, Heard, LiveRetrieval
 from rag_app.pipeline import Pipeline
 from rag_app.settings import Settings
@@ -97,6 +99,8 @@ class ConversationSession:
         self.turns: list[TurnRecord] = []
         self.status = Status.LISTENING
         self._lock = threading.Lock()  # the taker is fed on one thread and told about the reply on another
+        # a reply held while the user speaks waits on this; every `feed` may have ended the turn
+        self._fed = threading.Condition(self._lock)
         self._pending: deque[_Pending] = deque()  # turns ended, answered in order
         self._answering: _Pending | None = None
         self._answer_lock = threading.Lock()  # one answer at a time, in the order the turns ended
@@ -117,8 +121,7 @@ class ConversationSession:
         updates: list[Update] = [Update(UpdateKind.LIVE, heard) for heard in ready]
         for event in events:
             if event.type == EventType.BARGE_IN:
-                if self._answering is not None:
-                    self._answering.cancel.set()  # run_turn stops at the LLM's next token
+                self._drop_unplayed()
                 updates.append(Update(UpdateKind.BARGE_IN, event.message))
             elif event.type == EventType.SPEECH_STARTED:
                 with self._lock:
@@ -136,7 +139,18 @@ class ConversationSession:
                 updates += [self._set(Status.SEARCHING), Update(UpdateKind.TURN_READY)]
             elif event.type == EventType.REPLY_DONE:
                 updates.append(self._set(Status.LISTENING))
+        with self._lock:
+            self._fed.notify_all()
         return updates
+
+    def _drop_unplayed(self) -> None:
+        """Stop the answer under way (at the LLM's next token) and drop the turns waiting: after a
+        barge-in the user wants the new turn answered, not what was queued before it."""
+        with self._lock:
+            self._pending.clear()
+            if self._answering is not None:
+                self._answering.cancel.set()
+            self._fed.notify_all()  # a reply held for the user's turn is dropped now
 
     def _start_live(self, audio: np.ndarray, at_s: float) -> None:
         with self._lock:
@@ -169,14 +183,15 @@ class ConversationSession:
     def run_turn(self) -> Iterator[TurnEvent]:
         """Answer the turn that ended (nothing when there is none); cancelled by a barge-in."""
         with self._answer_lock:
-            with self._lock:
+            with self._lock:  # popped and marked at once: a barge-in in between would miss it
                 pending = self._pending.popleft() if self._pending else None
-            if pending is not None:
                 self._answering = pending
+            if pending is not None:
                 try:
                     yield from self._answer(pending)
                 finally:
-                    self._answering = None
+                    with self._lock:
+                        self._answering = None
 
     def _answer(self, pending: _Pending) -> Iterator[TurnEvent]:
         cancel = pending.cancel
@@ -198,12 +213,15 @@ class ConversationSession:
         yield TurnEvent(EventKind.PASSAGES, query.passages)
         self.status = Status.THINKING
         answer: list[str] = []
+        held: list[tuple[int, np.ndarray]] = []  # sentences read aloud, not yet handed out
         try:
             for event in self.pipeline.generate(query.reading, query.passages, self.history, clock, cancel):
                 yield event
                 if event.kind == EventKind.TOKEN:
                     answer.append(event.data)
-                    yield from self._say(event.data, clock, trace, waited_ms + lag_ms, cancel)
+                    held += self._read_aloud(event.data, clock, cancel)
+                    yield from self._hand_out(held, clock, trace, waited_ms + lag_ms, cancel, wait=False)
+            yield from self._hand_out(held, clock, trace, waited_ms + lag_ms, cancel, wait=True)
         finally:
             with self._lock:
                 if not self._pending:  # the reply audio of a turn still waiting is yet to come
@@ -218,27 +236,36 @@ class ConversationSession:
             yield TurnEvent(EventKind.NOTICE, "you spoke over the reply: stopped it")
         yield TurnEvent(EventKind.TRACE, trace)
 
-    def _say(self, sentence: str, clock: StageClock, trace: Trace, before_ms: float,
-             cancel: threading.Event) -> Iterator[TurnEvent]:
+    def _read_aloud(self, sentence: str, clock: StageClock, cancel: threading.Event) -> list[tuple[int, np.ndarray]]:
+        """The sentence's audio (none without a voice, or once cancelled)."""
         if self.speaker is None or cancel.is_set():
-            return
+            return []
         with clock.stage(Stage.SYNTHESIS):
             spoken = self.speaker(sentence)
-        if spoken is None or cancel.is_set():
-            return
-        rate, samples = spoken
-        if trace.first_audio_ms is None:
-            trace.first_audio_ms = before_ms + (time.perf_counter() - clock.start) * 1000
+        return [] if spoken is None or cancel.is_set() else [spoken]
+
+    def _hand_out(self, held: list[tuple[int, np.ndarray]], clock: StageClock, trace: Trace, before_ms: float,
+                  cancel: threading.Event, wait: bool) -> Iterator[TurnEvent]:
+        """The held sentences as AUDIO, unless the user is in the middle of a turn: a reply never
+        starts (or goes on) over their speech, it plays when their turn ends. The LLM keeps writing
+        meanwhile; with `wait` (it has finished) this waits for that turn to end."""
         with self._lock:
+            while wait and held and self.taker.phase == Phase.HEARING and not cancel.is_set():
+                self._fed.wait(0.5)  # woken by feed; the timeout only bounds a missed wake-up
             if cancel.is_set():
+                held.clear()
+            if not held or self.taker.phase == Phase.HEARING:
                 return
-            self.taker.reply_audio(samples, rate)
+            ready = held[:]
+            held.clear()
+            for rate, samples in ready:  # registered as they are sent: the echo guard and playing time
+                self.taker.reply_audio(samples, rate)
+        if trace.first_audio_ms is None:  # when the user can first hear it, holding included
+            trace.first_audio_ms = before_ms + (time.perf_counter() - clock.start) * 1000
         self.status = Status.SPEAKING
-        yield TurnEvent(EventKind.AUDIO, spoken)
+        for spoken in ready:
+            yield TurnEvent(EventKind.AUDIO, spoken)
 
     def stop(self) -> None:
         """End the conversation: the turn being answered stops, turns waiting are dropped."""
-        with self._lock:
-            self._pending.clear()
-        if self._answering is not None:
-            self._answering.cancel.set()
+        self._drop_unplayed()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from knowledge_base.store import KnowledgeBase, open_client
-from rag_app.conversation import SAMPLE_RATE, TurnOptions
+from rag_app.conversation import SAMPLE_RATE, Phase, TurnOptions
 from rag_app.model_store import load_seal_model
 from rag_app.pipeline import Pipeline
 from rag_app.trace import EventKind, Stage
@@ -162,3 +162,74 @@ def test_speech_over_the_reply_stops_playback_and_the_llm_quickly(seal, knowledg
     assert llm.pieces_given < 200
     assert session.turns[-1].interrupted
     assert any(e.kind == EventKind.NOTICE and "spoke over" in e.data for e in events)
+
+
+def over_echo(speech: np.ndarray) -> np.ndarray:
+    """The user's speech as the microphone hears it over the reply (its echo at the level assumed)."""
+    _, echo = speaker("")
+    return speech + OPTIONS.echo_gain * np.resize(echo, len(speech))
+
+
+def test_a_reply_ready_while_the_user_speaks_waits_for_the_end_of_their_turn(seal, knowledge_base, spoken):
+    sentence_ready = threading.Event()
+
+    def noting_speaker(sentence: str) -> tuple[int, np.ndarray]:
+        reply = speaker(sentence)
+        sentence_ready.set()
+        return reply
+
+    session = ConversationSession(Pipeline(seal, knowledge_base, PacedLLM(0.0), reply_sentences=1),
+                                  SileroFrames(), OPTIONS, noting_speaker)
+    pause, river = silence(OPTIONS.pause_s + 0.3), spoken["river"]
+    feed(session, np.concatenate([silence(0.5), spoken["mountain"], pause, river[: len(river) // 2]]))
+    assert session.taker.phase == Phase.HEARING  # the user is in the middle of the next question
+    events, over_speech = [], []
+
+    def run() -> None:
+        for event in session.run_turn():
+            events.append(event)
+            if event.kind == EventKind.AUDIO:  # what the page or the speakers would start playing now
+                over_speech.append(session.taker.phase == Phase.HEARING)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert sentence_ready.wait(60), "the first answer was never read aloud"
+    time.sleep(0.5)  # time enough to hand the sentence out, were it not held
+    updates = feed(session, np.concatenate([river[len(river) // 2 :], pause]))
+    assert [u.kind for u in updates].count(UpdateKind.TURN_READY) == 1
+    worker.join(30)
+    assert not worker.is_alive(), "the held reply was not released when the user's turn ended"
+    assert over_speech and not any(over_speech), "the queued reply started over the user's speech"
+    assert "Everest" in next(e.data for e in events if e.kind == EventKind.PASSAGES)[0].text
+    # then the question asked meanwhile is answered and spoken too
+    second = answer(session)
+    assert "Amazon" in next(e.data for e in second if e.kind == EventKind.PASSAGES)[0].text
+    assert any(e.kind == EventKind.AUDIO for e in second)
+
+
+def test_a_barge_in_drops_the_answer_queued_behind_the_reply(seal, knowledge_base, spoken):
+    session = ConversationSession(Pipeline(seal, knowledge_base, PacedLLM(0.05), reply_sentences=40),
+                                  SileroFrames(), OPTIONS, speaker)
+    pause = silence(OPTIONS.pause_s + 0.3)
+    updates = feed(session, np.concatenate([silence(0.5), spoken["mountain"], pause, spoken["river"], pause]))
+    assert [u.kind for u in updates].count(UpdateKind.TURN_READY) == 2  # the river question waits its turn
+    first_audio = threading.Event()
+
+    def run() -> None:
+        for event in session.run_turn():
+            if event.kind == EventKind.AUDIO:
+                first_audio.set()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert first_audio.wait(60), "no reply audio"
+    updates = feed(session, np.concatenate([over_echo(spoken["stop"]), pause]))
+    assert UpdateKind.BARGE_IN in [u.kind for u in updates]
+    worker.join(10)
+    # the interruption is what the user wants answered now: the river answer, queued behind the
+    # stopped reply and not started yet, is dropped rather than read out first
+    following = answer(session)
+    top = next(e.data for e in following if e.kind == EventKind.PASSAGES)[0].text
+    assert "Amazon" not in top and "Photosynthesis" in top
+    assert answer(session) == []  # nothing else was waiting
+    assert [t.interrupted for t in session.turns] == [True, False]
