@@ -13,7 +13,7 @@ from cli.common import load_set_and_model, settings_of, user_errors
 def eval_command(
     ctx: typer.Context,
     set_dir: Path = typer.Option(..., "--set", help="Evaluation set folder (passages.jsonl, queries.jsonl, audio)."),
-    modes: str = typer.Option("seal,asr,text", help="Comma-separated: seal, asr, text, reading (SEAL's own CTC reading -> text tower), fused (seal + reading vectors averaged); the last two are diagnostics."),
+    modes: str = typer.Option("seal,asr,text", help="Comma-separated: seal, asr, text, reading (SEAL's own CTC reading -> text tower), fused (seal + reading vectors averaged), decoder (Whisper's decoder on SEAL's encoder states -> text tower); the last three are diagnostics."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON."),
     limit: Optional[int] = typer.Option(None, help="Only the first N queries (quick look)."),
     threads: int = typer.Option(0, help="torch threads (0 = torch's default)."),
@@ -35,7 +35,7 @@ def eval_command(
         raise typer.BadParameter(f"unknown modes {sorted(unknown)}; use {', '.join(MODES)}")
     eval_set, seal = load_set_and_model(settings, set_dir, threads)
     transcriber = None
-    if "asr" in chosen:
+    if {"asr", "decoder"} & set(chosen):
         from rag_app.wiring import make_transcriber
 
         transcriber = make_transcriber(settings)
@@ -62,7 +62,7 @@ def _answer_report(settings, eval_set, seal, transcriber, transcripts: dict | No
     from rag_app.pipeline import Pipeline
     from rag_app.wiring import make_llm, make_vad
 
-    if {"reading", "fused"} & set(modes):
+    if {"reading", "fused", "decoder"} & set(modes):
         raise typer.BadParameter("--answers runs whole turns: use the modes seal, asr, text")
     if transcriber is None and settings.question_text == "decoder":
         from rag_app.wiring import make_transcriber
@@ -82,7 +82,7 @@ def _answer_report(settings, eval_set, seal, transcriber, transcripts: dict | No
 def compare_command(
     report_a: Path = typer.Argument(..., help="`seal-rag eval --json` output of the baseline (A)."),
     report_b: Path = typer.Argument(..., help="`seal-rag eval --json` output of the candidate (B), same set."),
-    mode: str = typer.Option("seal", help="Which mode's ranks to compare (seal, asr, text, reading, fused)."),
+    mode: str = typer.Option("seal", help="Which mode's ranks to compare (seal, asr, text, reading, fused, decoder)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the comparison as JSON."),
 ) -> None:
     """Query-by-query comparison of two evaluations: Top-1 and MRR@10 differences with paired

@@ -10,6 +10,9 @@ into a temporary Chroma collection), so only the query side differs:
   word-piece recogniser; its word error rate says how good that recogniser is.
 - fused (diagnostic): the seal vector and the reading's text vector averaged
   (`QuerySide.embed_speech_and_reading`): no transcription, one extra text-tower pass.
+- decoder (diagnostic): Whisper's decoder on the encoder states SEAL computed for the trimmed
+  clip (`QuerySide.hear` + `decode_question`, what the LLM reads with question_text=decoder)
+  -> text tower -> search; its word error rate is that question text's.
 Latency is measured per query from the decoded waveform to the query embedding. Every mode runs
 the app's own query stages (`rag_app.query.QuerySide`), so the figures are what a turn does.
 
@@ -29,14 +32,14 @@ from typing import Callable
 
 import numpy as np
 
-from rag_app.audio import decode_audio
+from rag_app.audio import SAMPLE_RATE, decode_audio
 from evaluation.latency import percentiles
 from rag_app.query import MODES as TURN_MODES, QuerySide
 from seal_model.data.eval_set import EvalSet
 from seal_model.data.speech_cache import save_npz_atomically
 
 DEFAULT_MODES = TURN_MODES  # what a turn can do; "reading" is a diagnostic an evaluation adds
-MODES = (*TURN_MODES, "reading", "fused")
+MODES = (*TURN_MODES, "reading", "fused", "decoder")
 
 
 @dataclass
@@ -198,6 +201,10 @@ def evaluate(
                     vector = query_side.embed_text(transcript)
                 elif mode == "fused":
                     vector, transcript = query_side.embed_speech_and_reading(audio)
+                elif mode == "decoder":
+                    _vector, _reading, states = query_side.hear(audio)
+                    transcript = query_side.decode_question(states, len(audio) / SAMPLE_RATE)
+                    vector = query_side.embed_text(transcript)
                 else:
                     vector = query_side.embed_text(query.text)
                 elapsed = (time.perf_counter() - start) * 1000
@@ -217,7 +224,7 @@ def evaluate(
         report.ranks[mode] = {r.query_id: gold_rank(r) for r in results[mode]}
         for name, value in scores_by_group(results[mode], metrics).items():
             report.by_group.setdefault(name, {})[mode] = value
-        if mode in ("asr", "reading"):
+        if mode in ("asr", "reading", "decoder"):
             errors = [word_errors(q.text, r.transcript) for q, r in zip(queries, results[mode]) if q.text]
             report.wer[mode] = sum(e for e, _ in errors) / max(sum(n for _, n in errors), 1)
     if "asr" in modes:

@@ -94,7 +94,7 @@ def test_word_errors_count_edits_in_words():
     assert word_errors("a b", "") == (2, 2) and word_errors("", "x") == (1, 0)
 
 
-def test_reading_mode_retrieves_with_the_ctc_reading_and_reports_word_error_rates(tmp_path, settings):
+def test_reading_and_decoder_modes_retrieve_with_their_text_and_report_word_error_rates(tmp_path, settings):
     import soundfile as sf
 
     from rag_app.asr import WhisperTranscriber
@@ -115,5 +115,9 @@ def test_reading_mode_retrieves_with_the_ctc_reading_and_reports_word_error_rate
     reading = evaluate(eval_set, seal, None, ("reading",), log=lambda _m: None)  # needs audio, not a transcriber
     assert set(reading.overall) == {"reading"} and reading.overall["reading"]["n"] == 2
     assert set(reading.wer) == {"reading"} and 0.0 <= reading.wer["reading"] <= 1.5
-    asr = evaluate(eval_set, seal, WhisperTranscriber(resolve_model_dir(settings, "whisper")), ("asr",), log=lambda _m: None)
+    transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"))
+    asr = evaluate(eval_set, seal, transcriber, ("asr",), log=lambda _m: None)
     assert asr.wer["asr"] < 0.5
+    # the decoder mode: Whisper's decoder on SEAL's own encoder states, scored like a transcript
+    decoder = evaluate(eval_set, seal, transcriber, ("decoder",), log=lambda _m: None)
+    assert decoder.wer["decoder"] < 0.5 and decoder.overall["decoder"]["top1"] == 1.0
