@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -31,6 +31,9 @@ class Heard:
     passages: list[Passage]
     embed_ms: float
     search_ms: float
+    # Whisper encoder states of this pass, kept (for the newest embedding only) when the LLM reads
+    # Whisper's decoder on them (question_text="decoder"): no second encoder pass at the end
+    states: Any = None
 
     @property
     def top_id(self) -> str | None:
@@ -60,18 +63,29 @@ class LiveRetrieval:
     def update(self, audio: np.ndarray, at_s: float) -> Heard:
         """Embed and search the audio so far (a PARTIAL event's), and keep the result."""
         heard = self.measure(audio, at_s)
-        self.history.append(heard)
+        self.keep(heard)
         return heard
+
+    def keep(self, heard: Heard) -> None:
+        """Add to the history; only the newest embedding keeps its encoder states (a long turn
+        embedded every 0.6 s would otherwise hold megabytes of states nobody reads)."""
+        for older in self.history:
+            older.states = None
+        self.history.append(heard)
 
     def measure(self, audio: np.ndarray, at_s: float) -> Heard:
         """Embed and search, without keeping the result (a caller on another thread keeps it
         only if the turn it belongs to is still the current one)."""
         started = time.perf_counter()
-        vector, reading = self.query_side.embed_speech(audio)
+        states = None
+        if getattr(self.query_side, "question_text", "reading") == "decoder":
+            vector, reading, states = self.query_side.hear(audio)
+        else:
+            vector, reading = self.query_side.embed_speech(audio)
         embedded = time.perf_counter()
         passages = self.search(vector)
         return Heard(len(audio), at_s, vector, reading, passages, (embedded - started) * 1000,
-                     (time.perf_counter() - embedded) * 1000)
+                     (time.perf_counter() - embedded) * 1000, states)
 
     def final(self, audio: np.ndarray, at_s: float) -> tuple[Heard, bool]:
         """(the turn's query, whether the last live embedding was reused): no re-embedding when

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from rag_app.conversation import EventType, Phase, SpeechDetector, TurnOptions, TurnTaker
+from rag_app.audio import SAMPLE_RATE
 from rag_app.live import Agreement, Heard, LiveRetrieval
 from rag_app.pipeline import Pipeline
 from rag_app.settings import Settings
@@ -172,7 +173,7 @@ class ConversationSession:
             heard = self.live.measure(audio, at_s)
             with self._lock:
                 if turn_no == self._turn_no:
-                    self.live.history.append(heard)
+                    self.live.keep(heard)
                     self._live_ready.append(heard)
 
     def _set(self, status: Status) -> Update:
@@ -211,11 +212,17 @@ class ConversationSession:
         agreement = live.agreement(query, reused, pending.speech_end_s)
         yield TurnEvent(EventKind.HEARD, query.reading)
         yield TurnEvent(EventKind.PASSAGES, query.passages)
+        question = query.reading
+        if self.pipeline.question_text == "decoder" and query.states is not None:
+            # as a push-to-talk turn: after the passages, Whisper's decoder on the states kept
+            with clock.stage(Stage.QUESTION_TEXT):
+                question = self.pipeline.decode_question(query.states, len(pending.audio) / SAMPLE_RATE) or question
+            yield TurnEvent(EventKind.HEARD, question)
         self.status = Status.THINKING
         answer: list[str] = []
         held: list[tuple[int, np.ndarray]] = []  # sentences read aloud, not yet handed out
         try:
-            for event in self.pipeline.generate(query.reading, query.passages, self.history, clock, cancel):
+            for event in self.pipeline.generate(question, query.passages, self.history, clock, cancel):
                 yield event
                 if event.kind == EventKind.TOKEN:
                     answer.append(event.data)
@@ -227,7 +234,7 @@ class ConversationSession:
                 if not self._pending:  # the reply audio of a turn still waiting is yet to come
                     self.taker.reply_finished()
             interrupted = cancel.is_set()
-            heard = query.reading
+            heard = question
             self.history.append((heard, "".join(answer)))
             trace.models = self.pipeline._models()
             clock.finish()

@@ -53,8 +53,8 @@ def test_secrets_are_masked():
 
 
 def test_question_text_is_one_of_the_known_options():
-    assert load_settings(environ={}).question_text == "reading"
-    assert load_settings(environ={"SEAL_RAG_QUESTION_TEXT": "decoder"}).question_text == "decoder"
+    assert load_settings(environ={}).question_text == "decoder"
+    assert load_settings(environ={"SEAL_RAG_QUESTION_TEXT": "reading"}).question_text == "reading"
     with pytest.raises(ValueError, match="question_text"):
         load_settings(environ={"SEAL_RAG_QUESTION_TEXT": "asr"})
 

@@ -233,3 +233,39 @@ def test_a_barge_in_drops_the_answer_queued_behind_the_reply(seal, knowledge_bas
     assert "Amazon" not in top and "Photosynthesis" in top
     assert answer(session) == []  # nothing else was waiting
     assert [t.interrupted for t in session.turns] == [True, False]
+
+
+class _EchoLLM:
+    """Repeats the question it was given (the last message), so a test sees what the LLM read."""
+
+    name = "echo"
+
+    def stream(self, messages, max_new_tokens=256):
+        yield messages[-1]["content"]
+
+    def health(self) -> str:
+        return "up"
+
+
+def test_with_question_text_decoder_the_llm_reads_whispers_words_from_the_live_embeddings_states(
+        settings, seal, knowledge_base, spoken):
+    """A conversation turn does what a push-to-talk turn does with question_text="decoder": the
+    reused live embedding kept its encoder states, Whisper's decoder reads them after the passages
+    (a timed stage), and the LLM gets those words, not the CTC reading."""
+    from evaluation.evaluate import word_errors
+    from rag_app.asr import WhisperTranscriber
+    from rag_app.model_store import resolve_model_dir
+
+    transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"))
+    pipeline = Pipeline(seal, knowledge_base, _EchoLLM(), None, transcriber, reply_sentences=0, question_text="decoder")
+    session = ConversationSession(pipeline, SileroFrames(), OPTIONS, None)
+    feed(session, np.concatenate([silence(0.5), spoken["mountain"], silence(OPTIONS.pause_s + 0.3)]), real_time=True)
+    events = answer(session)
+    heard = [e.data for e in events if e.kind == EventKind.HEARD]
+    asked = "".join(e.data for e in events if e.kind == EventKind.TOKEN)
+    assert len(heard) == 2 and heard[-1] in asked  # the reading first, then the decoder's words, which the LLM read
+    errors, words = word_errors("what is the highest mountain on earth", heard[-1])
+    assert errors / words <= 0.3, heard
+    record = session.turns[-1]
+    assert record.agreement.reused and Stage.QUESTION_TEXT in record.trace.stages_ms
+    assert record.heard == heard[-1]
