@@ -72,7 +72,8 @@ def _answer_report(settings, eval_set, seal, transcriber, transcripts: dict | No
         transcriber = RememberedTranscriber(transcriber, transcripts)
     pipeline = Pipeline(seal, None, make_llm(settings), make_vad(settings), transcriber, top_k=settings.top_k,
                         max_seconds=settings.max_audio_seconds, max_new_tokens=settings.max_new_tokens,
-                        reply_sentences=settings.reply_sentences, question_text=settings.question_text)
+                        reply_sentences=settings.reply_sentences, question_text=settings.question_text,
+                        seal_search=settings.seal_search)
     with user_errors(ValueError):
         report = evaluate_answers(eval_set, pipeline, modes, limit, without_gold, log=typer.echo)
     typer.echo(format_answers(report))

@@ -10,9 +10,10 @@ into a temporary Chroma collection), so only the query side differs:
   word-piece recogniser; its word error rate says how good that recogniser is.
 - fused (diagnostic): the seal vector and the reading's text vector averaged
   (`QuerySide.embed_speech_and_reading`): no transcription, one extra text-tower pass.
-- decoder (diagnostic): Whisper's decoder on the encoder states SEAL computed for the trimmed
-  clip (`QuerySide.hear` + `decode_question`, what the LLM reads with question_text=decoder)
-  -> text tower -> search; its word error rate is that question text's.
+- decoder: Whisper's decoder on the encoder states SEAL computed for the trimmed clip
+  (`QuerySide.hear` + `decode_question`) -> text tower -> search: what a SEAL turn finally searches
+  with and the LLM reads by default (question_text=decoder, seal_search=decoder); SEAL's own
+  vector and reading where the decoder gave nothing usable. Its word error rate is that text's.
 Latency is measured per query from the decoded waveform to the query embedding. Every mode runs
 the app's own query stages (`rag_app.query.QuerySide`), so the figures are what a turn does.
 
@@ -202,9 +203,11 @@ def evaluate(
                 elif mode == "fused":
                     vector, transcript = query_side.embed_speech_and_reading(audio)
                 elif mode == "decoder":
-                    _vector, _reading, states = query_side.hear(audio)
-                    transcript = query_side.decode_question(states, len(audio) / SAMPLE_RATE)
-                    vector = query_side.embed_text(transcript)
+                    # what a turn ends up searching with (Pipeline.decoder_question): the decoder's
+                    # words, or SEAL's vector and reading when the decoder gave nothing usable
+                    vector, transcript, states = query_side.hear(audio)
+                    if decoded := query_side.decode_question(states, len(audio) / SAMPLE_RATE):
+                        transcript, vector = decoded, query_side.embed_text(decoded)
                 else:
                     vector = query_side.embed_text(query.text)
                 elapsed = (time.perf_counter() - start) * 1000

@@ -14,6 +14,14 @@ import torch
 from seal_model.audio import SAMPLE_RATE
 
 
+def loops(text: str, times: int = 4) -> bool:
+    """A word said `times` times in a row ("What What What what What"): Whisper's decoder looping
+    on noise (babble at 10 dB did it), not a question; the caller falls back to SEAL's own reading.
+    Four, not three: "Bye Bye Bye" is a song someone may ask about."""
+    words = re.findall(r"[\w']+", text.lower())
+    return any(len(set(words[i:i + times])) == 1 for i in range(len(words) - times + 1))
+
+
 class WhisperTranscriber:
     def __init__(self, whisper_dir: str | Path, device: torch.device | str = "cpu", language: str = "en"):
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
@@ -29,7 +37,8 @@ class WhisperTranscriber:
         """Whisper's decoder on encoder states SEAL already computed on the trimmed clip (no 30 s
         encoder pass). Whisper was trained on padded input and, given only the speech, often
         repeats itself or runs on: the token budget follows the clip's length (3.5 a second is
-        fast speech), no 3-gram may repeat, and only the first sentence is kept (a question)."""
+        fast speech), no 3-gram may repeat, and only the first sentence is kept (a question). A looping
+        result comes back empty ("" = nothing usable: the caller keeps SEAL's reading)."""
         from transformers.modeling_outputs import BaseModelOutput
 
         ids = self.model.generate(
@@ -40,7 +49,8 @@ class WhisperTranscriber:
             **self.generate_kwargs,
         )
         text = self.processor.batch_decode(ids, skip_special_tokens=True)[0].strip()
-        return re.split(r"(?<=[.?!])\s+", text)[0] if text else ""
+        first = re.split(r"(?<=[.?!])\s+", text)[0] if text else ""
+        return "" if loops(first) else first
 
     @torch.inference_mode()
     def transcribe(self, audio: np.ndarray) -> str:

@@ -40,6 +40,7 @@ def _default_home() -> Path:
 
 
 QUESTION_TEXTS = ("reading", "decoder")  # see Settings.question_text and rag_app.pipeline
+SEAL_SEARCHES = ("speech", "decoder")  # see Settings.seal_search and Pipeline.decoder_question
 
 
 @dataclass(repr=False)
@@ -76,6 +77,7 @@ class Settings:
     )
     max_new_tokens: int = field(default=200, metadata={"help": "longest answer the LLM may write, tokens"})
     question_text: str = field(default="decoder", metadata={"help": "what the LLM reads as the question in SEAL mode: decoder (Whisper's decoder on SEAL's encoder states: word error rate 0.24 vs 0.37 on the ood-names set, ~0.5-0.8 s on 2 CPU threads) or reading (SEAL's own CTC reading, free)"})
+    seal_search: str = field(default="decoder", metadata={"help": "what SEAL mode's passages finally come from: decoder (SEAL's passages are shown at once, then replaced by those for Whisper's decoder words: Top-1 0.57 vs 0.33 on the ood-names set; with question_text=reading there are no decoder words and SEAL's stay) or speech (SEAL's speech vector only)"})
     reply_sentences: int = field(default=3, metadata={"help": "a reply stops after this many sentences, at a sentence end and at a repeated sentence (0: as the LLM writes it)"})
     vad_threshold: float = field(default=0.5, metadata={"help": "speech probability (0-1) above which VAD keeps a frame"})
     vad_pad_ms: int = field(default=150, metadata={"help": "audio kept around the detected speech, ms"})
@@ -186,6 +188,8 @@ def load_settings(
         raise ValueError(f"setting 'device' must be auto, cpu or cuda, not {settings.device!r}")
     if settings.question_text not in QUESTION_TEXTS:
         raise ValueError(f"setting 'question_text' must be {' or '.join(QUESTION_TEXTS)}, not {settings.question_text!r}")
+    if settings.seal_search not in SEAL_SEARCHES:
+        raise ValueError(f"setting 'seal_search' must be {' or '.join(SEAL_SEARCHES)}, not {settings.seal_search!r}")
     if not 0 < settings.vad_threshold < 1 or settings.vad_pad_ms < 0:
         raise ValueError(f"settings 'vad_threshold' must be between 0 and 1 and 'vad_pad_ms' at least 0, not "
                          f"{settings.vad_threshold:g} and {settings.vad_pad_ms}")

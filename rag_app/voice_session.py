@@ -212,17 +212,16 @@ class ConversationSession:
         agreement = live.agreement(query, reused, pending.speech_end_s)
         yield TurnEvent(EventKind.HEARD, query.reading)
         yield TurnEvent(EventKind.PASSAGES, query.passages)
-        question = query.reading
+        question, passages = query.reading, query.passages
         if self.pipeline.question_text == "decoder" and query.states is not None:
-            # as a push-to-talk turn: after the passages, Whisper's decoder on the states kept
-            with clock.stage(Stage.QUESTION_TEXT):
-                question = self.pipeline.decode_question(query.states, len(pending.audio) / SAMPLE_RATE) or question
-            yield TurnEvent(EventKind.HEARD, question)
+            # as a push-to-talk turn: after the live passages, Whisper's decoder on the states kept
+            question, passages = yield from self.pipeline.decoder_question(
+                query.states, len(pending.audio) / SAMPLE_RATE, question, passages, clock)
         self.status = Status.THINKING
         answer: list[str] = []
         held: list[tuple[int, np.ndarray]] = []  # sentences read aloud, not yet handed out
         try:
-            for event in self.pipeline.generate(question, query.passages, self.history, clock, cancel):
+            for event in self.pipeline.generate(question, passages, self.history, clock, cancel):
                 yield event
                 if event.kind == EventKind.TOKEN:
                     answer.append(event.data)

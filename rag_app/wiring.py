@@ -50,7 +50,7 @@ def build_pipeline(settings: Settings, with_llm: bool = True, with_asr: bool = F
         make_transcriber(settings) if with_asr or settings.question_text == "decoder" else None,
         top_k=settings.top_k, max_seconds=settings.max_audio_seconds,
         max_new_tokens=settings.max_new_tokens, reply_sentences=settings.reply_sentences,
-        question_text=settings.question_text,
+        question_text=settings.question_text, seal_search=settings.seal_search,
     )
     pipeline.warm_up()
     return pipeline

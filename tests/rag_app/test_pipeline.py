@@ -228,3 +228,72 @@ def test_question_text_decoder_gives_the_llm_whispers_words_from_seals_encoder_s
     assert "transcription" not in events["trace"].stages_ms
     with pytest.raises(ValueError, match="needs a Whisper transcriber"):
         Pipeline(seal, sample_kb, None, vad, None, question_text="decoder")
+
+
+class _Decoder:
+    """Whisper's decoder stand-in: says `text` whatever the encoder states (what the turn does with
+    the decoder's words is under test, not Whisper)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def decode_states(self, states, seconds: float) -> str:
+        return self.text
+
+
+class _EchoLLM:  # repeats the question it was given
+    name = "echo"
+
+    def stream(self, messages, max_new_tokens=256):
+        yield messages[-1]["content"]
+
+    def health(self):
+        return "echo"
+
+
+def _events(pipeline: Pipeline, **kwargs) -> list:
+    return [(event.kind, event.data) for event in pipeline.answer(**kwargs)]
+
+
+@pytest.fixture(scope="module")
+def first_question_wav():
+    return _wav(synthesize("piper:joe", SAMPLE_QUESTIONS[0]["question"]))
+
+
+@pytest.mark.parametrize("seal_search", ["decoder", "speech"])
+def test_seal_search_decoder_replaces_seals_passages_with_those_for_the_decoders_words(
+        seal, sample_kb, vad, first_question_wav, seal_search):
+    """SEAL's passages are shown first; with seal_search="decoder" the decoder's words are searched and
+    their passages replace SEAL's for the LLM (and the UI, which shows the last ones); with "speech"
+    SEAL's stay. The decoder here "hears" another sample question, so the two searches disagree."""
+    other = SAMPLE_QUESTIONS[1]  # Shawshank, not the FBI question the clip asks
+    pipeline = Pipeline(seal, sample_kb, _EchoLLM(), vad, _Decoder(other["question"]), top_k=3,
+                        question_text="decoder", seal_search=seal_search)
+    events = _events(pipeline, audio=first_question_wav, mode="seal")
+    shown = [data for kind, data in events if kind == "passages"]
+    assert [kind for kind, _ in events if kind in ("heard", "passages")][:2] == ["heard", "passages"]
+    assert shown[0][0].metadata["id"] != other["gold"]  # SEAL's own search, at once, found its own question's
+    prompt_holds = next(data for kind, data in events if kind == "token")
+    assert prompt_holds == other["question"]  # the LLM reads the decoder's words either way
+    if seal_search == "decoder":
+        assert len(shown) == 2 and shown[-1][0].metadata["id"] == other["gold"]
+        assert dict(events)["trace"].stages_ms["text_embedding"] > 0  # the decoder's words embedded, timed
+    else:
+        assert len(shown) == 1
+
+
+def test_a_looping_decoder_leaves_seals_reading_and_passages(seal, sample_kb, vad, first_question_wav):
+    """Whisper's decoder loops on noise ("What What What what What What" on a babble clip): that is
+    no question, so the LLM reads SEAL's own reading and SEAL's passages stay."""
+    from rag_app.asr import loops
+
+    looping = "What What What what What What"
+    assert loops(looping) and not loops("Who sang Bye Bye Bye?") and not loops("")
+    # WhisperTranscriber.decode_states returns "" for such a text: nothing usable
+    pipeline = Pipeline(seal, sample_kb, _EchoLLM(), vad, _Decoder(""), top_k=3, question_text="decoder",
+                        seal_search="decoder")
+    events = _events(pipeline, audio=first_question_wav, mode="seal")
+    heard = [data for kind, data in events if kind == "heard"]
+    shown = [data for kind, data in events if kind == "passages"]
+    assert len(heard) == 1 and len(shown) == 1  # nothing replaced
+    assert next(data for kind, data in events if kind == "token") == heard[0]  # the LLM reads SEAL's reading

@@ -57,6 +57,10 @@ def test_question_text_is_one_of_the_known_options():
     assert load_settings(environ={"SEAL_RAG_QUESTION_TEXT": "reading"}).question_text == "reading"
     with pytest.raises(ValueError, match="question_text"):
         load_settings(environ={"SEAL_RAG_QUESTION_TEXT": "asr"})
+    assert load_settings(environ={}).seal_search == "decoder"
+    assert load_settings(environ={"SEAL_RAG_SEAL_SEARCH": "speech"}).seal_search == "speech"
+    with pytest.raises(ValueError, match="seal_search"):
+        load_settings(environ={"SEAL_RAG_SEAL_SEARCH": "asr"})
 
 
 @pytest.mark.faults(fault="secrets in settings printed (repr, str, a log line, a traceback's locals)",

@@ -269,3 +269,22 @@ def test_with_question_text_decoder_the_llm_reads_whispers_words_from_the_live_e
     record = session.turns[-1]
     assert record.agreement.reused and Stage.QUESTION_TEXT in record.trace.stages_ms
     assert record.heard == heard[-1]
+
+
+def test_with_seal_search_decoder_the_live_passages_give_way_to_those_for_the_decoders_words(seal, knowledge_base, spoken):
+    """At the end of a conversation turn, as in a push-to-talk turn: the live SEAL passages are shown,
+    then replaced by those for the decoder's words, and those are what the LLM reads. The stand-in
+    decoder "hears" the Amazon question while the user asked about the mountain."""
+
+    class _Decoder:
+        def decode_states(self, states, seconds: float) -> str:
+            return "which is the longest river in south america"
+
+    pipeline = Pipeline(seal, knowledge_base, _EchoLLM(), None, _Decoder(), reply_sentences=0,
+                        question_text="decoder", seal_search="decoder")
+    session = ConversationSession(pipeline, SileroFrames(), OPTIONS, None)
+    feed(session, np.concatenate([silence(0.5), spoken["mountain"], silence(OPTIONS.pause_s + 0.3)]), real_time=True)
+    shown = [e.data for e in answer(session) if e.kind == EventKind.PASSAGES]
+    assert len(shown) == 2
+    assert "Everest" in shown[0][0].text and "Amazon" in shown[-1][0].text
+    assert session.turns[-1].heard == "which is the longest river in south america"
