@@ -84,6 +84,8 @@ def compare_command(
     report_a: Path = typer.Argument(..., help="`seal-rag eval --json` output of the baseline (A)."),
     report_b: Path = typer.Argument(..., help="`seal-rag eval --json` output of the candidate (B), same set."),
     mode: str = typer.Option("seal", help="Which mode's ranks to compare (seal, asr, text, reading, fused, decoder)."),
+    mode_b: Optional[str] = typer.Option(None, help="B's mode when it differs from A's (a change of what a turn "
+                                                    "searches with: e.g. --mode seal --mode-b decoder). Default: --mode."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the comparison as JSON."),
 ) -> None:
     """Query-by-query comparison of two evaluations: Top-1 and MRR@10 differences with paired
@@ -91,23 +93,25 @@ def compare_command(
     from evaluation.compare import format_comparison, paired_comparison
 
     ranks = []
-    for path in (report_a, report_b):
+    for path, which in ((report_a, mode), (report_b, mode_b or mode)):
         try:
             report = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise typer.BadParameter(f"cannot read {path}: {exc}")
-        found = report.get("ranks", {}).get(mode) if isinstance(report, dict) else None
+        found = report.get("ranks", {}).get(which) if isinstance(report, dict) else None
         if not found:
-            raise typer.BadParameter(f"{path} has no per-query ranks for mode {mode!r} "
+            raise typer.BadParameter(f"{path} has no per-query ranks for mode {which!r} "
                                      "(rerun `seal-rag eval --json` with this version and that mode)")
         ranks.append(found)
     try:
         result = paired_comparison(*ranks)
     except ValueError as exc:
         raise typer.BadParameter(str(exc))
-    typer.echo(format_comparison(str(report_a), str(report_b), result))
+    names = (f"{report_a} [{mode}]", f"{report_b} [{mode_b}]") if mode_b else (str(report_a), str(report_b))
+    typer.echo(format_comparison(*names, result))
     if json_out:
-        json_out.write_text(json.dumps({"a": str(report_a), "b": str(report_b), "mode": mode, **result}, indent=2))
+        json_out.write_text(json.dumps({"a": str(report_a), "b": str(report_b), "mode": mode, "mode_b": mode_b or mode,
+                                        **result}, indent=2))
 
 
 def report_command(

@@ -141,6 +141,27 @@ def _portable_config(run_dir: Path) -> str:
     return json.dumps(shipped, indent=2)
 
 
+def _data_lines(stats: dict) -> list[str]:
+    return [
+        "- Corpus: the BIG-bench 1.0.0 sdist; training clips by source: "
+        + "; ".join(f"{SOURCE_NAMES.get(k, k)} {n}" for k, n in sorted(stats["by_source"].items()))
+        + ". Split by passage hash; only the train split is trained on.",
+        f"- Clips: {stats['train_clips']} training clips ({stats['train_hours']} h of speech) from "
+        f"{stats['shards']} feature shards; {stats['distinct_train_questions']} distinct training questions, "
+        f"{stats['train_sentences']} passage sentences; {stats['dev_clips']} dev clips.",
+        f"- By engine: {stats['by_engine']}.",
+        f"- Voices: {stats['distinct_voices']} distinct training voices: flite {', '.join(stats['flite_voices'])}, "
+        + (f"festival {', '.join(stats['festival_voices'])}, " if stats.get("festival_voices") else "")
+        + (f"{stats['espeak_voices']} espeak-ng accent/variant/rate settings. " if stats.get("espeak_voices") else "")
+        + f"Never trained on (kept for evaluation): {', '.join(NEVER_TRAINED)}"
+        + ("; none of them is in the training clips." if not stats.get("never_trained_voices_in_training")
+           else f"; WARNING, found in the training clips: {', '.join(stats['never_trained_voices_in_training'])}."),
+        (f"- Augmentation: {stats['augmented_clips']} of {stats['train_clips']} training clips carry a seeded "
+         f"acoustic chain; effects used: {stats['augment_effects']}."
+         if stats.get("augmented_clips") else "- Augmentation: none (speed and accent variety come from the voices)."),
+    ]
+
+
 def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | None) -> Path:
     """Copy the run's checkpoint (weights in float16) and loss plot to out_dir and write
     DATA_CARD.md there."""
@@ -184,22 +205,8 @@ def write_card(run_dir: Path, out_dir: Path, stats: dict, eval_report: dict | No
            else "speech projection -> L2 norm; the text tower is the stock encoder."),
         "",
         "## Training data (synthesized speech, all offline)",
-        "- Corpus: the BIG-bench 1.0.0 sdist; training clips by source: "
-        + "; ".join(f"{SOURCE_NAMES.get(k, k)} {n}" for k, n in sorted(stats["by_source"].items()))
-        + ". Split by passage hash; only the train split is trained on.",
-        f"- Clips: {stats['train_clips']} training clips ({stats['train_hours']} h of speech) from "
-        f"{stats['shards']} feature shards; {stats['distinct_train_questions']} distinct training questions, "
-        f"{stats['train_sentences']} passage sentences; {stats['dev_clips']} dev clips.",
-        f"- By engine: {stats['by_engine']}.",
-        f"- Voices: {stats['distinct_voices']} distinct training voices: flite {', '.join(stats['flite_voices'])}, "
-        + (f"festival {', '.join(stats['festival_voices'])}, " if stats.get("festival_voices") else "")
-        + (f"{stats['espeak_voices']} espeak-ng accent/variant/rate settings. " if stats.get("espeak_voices") else "")
-        + f"Never trained on (kept for evaluation): {', '.join(NEVER_TRAINED)}"
-        + ("; none of them is in the training clips." if not stats.get("never_trained_voices_in_training")
-           else f"; WARNING, found in the training clips: {', '.join(stats['never_trained_voices_in_training'])}."),
-        (f"- Augmentation: {stats['augmented_clips']} of {stats['train_clips']} training clips carry a seeded "
-         f"acoustic chain; effects used: {stats['augment_effects']}."
-         if stats.get("augmented_clips") else "- Augmentation: none (speed and accent variety come from the voices)."),
+        *(_data_lines(stats) if stats["train_clips"] else
+          ["- None: a conversion with no training steps; the data is that of the checkpoint it started from (below)."]),
         "",
         "## Training",
         f"- Steps: CTC warm-up {steps['ctc_warmup']}, stage 1 {steps['stage1']}, "

@@ -88,6 +88,18 @@ def test_compare_command_rejects_reports_without_ranks(tmp_path):
     assert result.returncode == 2 and "no per-query ranks" in result.err
 
 
+def test_compare_command_pairs_different_modes_of_two_reports(tmp_path):
+    """--mode-b: a change of what a turn searches with (A's seal vs B's decoder) is paired per query."""
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({"ranks": {"seal": {"q1": 1, "q2": 0, "q3": 3}}}))
+    b.write_text(json.dumps({"ranks": {"seal": {"q1": 0, "q2": 0, "q3": 0}, "decoder": {"q1": 1, "q2": 1, "q3": 1}}}))
+    result = run_cli("compare", str(a), str(b), "--mode", "seal", "--mode-b", "decoder", timeout=120)
+    assert result.returncode == 0, result.err
+    assert f"B = {b} [decoder]" in result.out
+    assert "Top-1 A 0.333 B 1.000 B-A +0.667" in result.out  # run_cli folds runs of spaces
+    assert "right only in A: 0, only in B: 2" in result.out
+
+
 def test_word_errors_count_edits_in_words():
     assert word_errors("Who owns the Encore hotel?", "who owns the encore hotel") == (0, 5)
     assert word_errors("who owns the encore hotel", "owns the on in hotel") == (3, 5)  # who deleted, encore -> on, in inserted

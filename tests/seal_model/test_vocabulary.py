@@ -109,3 +109,19 @@ def test_legacy_shared_checkpoints_still_load(dirs, tmp_path):
     assert torch.equal(loaded.projection.weight, model.projection.weight)
     moved = with_speech_projection(loaded)
     assert moved.config.projection == "speech" and torch.equal(moved.projection.weight, torch.eye(384))
+
+
+def test_the_shipped_checkpoints_text_tower_is_the_stock_encoder(settings):
+    """Issue 17 item 2 for what users get: passages embedded by the shipped checkpoint are exactly
+    sentence-transformers' all-MiniLM-L6-v2 vectors, so typed, ASR and decoder retrieval keep stock
+    quality and a later SEAL checkpoint needs no reindex."""
+    from sentence_transformers import SentenceTransformer
+
+    from rag_app.model_store import load_seal_model
+
+    model = load_seal_model(settings)
+    assert model.config.projection == "speech"
+    texts = ["Which Michael Bay movie is about the Benghazi attack?", "Ljubljana is the capital of Slovenia."]
+    expected = SentenceTransformer(str(resolve_model_dir(settings, "text_encoder")), device="cpu").encode(
+        texts, normalize_embeddings=True)
+    assert np.abs(model.embed_text(texts) - expected).max() < 1e-4
