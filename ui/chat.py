@@ -14,7 +14,7 @@ from rag_app.speak import reply_voice_available, speak
 from rag_app.trace import EventKind
 from rag_app.vad import NoSpeechError
 from ui.conversation import build_conversation
-from ui.render import TURN_COLUMNS, latency_chart_html, passages_html, turn_row
+from ui.render import TURN_COLUMNS, latency_chart_html, passages_html, sources_title, turn_row
 from ui.status import public, signed_in, status_markdown
 from ui.uploads import delete_cache
 
@@ -43,7 +43,7 @@ def respond(pipeline: Pipeline, audio_path: str | None, typed: str, mode: str, s
     primary = "text" if typed and not audio_path else ("seal" if mode == "both" else mode)
     source = None if primary == "text" else audio_path
     heard, answer, notice = "", "", ""
-    passages, traces = [], []
+    passages, traces, searches = [], [], 0
     chat.append({"role": "user", "content": typed or "(spoken question)"})
     chat.append({"role": "assistant", "content": "…"})
     try:
@@ -52,8 +52,8 @@ def respond(pipeline: Pipeline, audio_path: str | None, typed: str, mode: str, s
                 heard = data
                 chat[-2] = {"role": "user", "content": f"(spoken) {data}" if primary != "text" else data}
             elif kind == EventKind.PASSAGES:
-                passages = data
-                yield chat, passages_html(passages, f"Sources ({primary.upper()})"), gr.skip(), gr.skip(), "", None, history, turns
+                passages, searches = data, searches + 1
+                yield chat, passages_html(passages, sources_title(primary, searches)), gr.skip(), gr.skip(), "", None, history, turns
             elif kind == EventKind.TOKEN:
                 answer += data
                 chat[-1] = {"role": "assistant", "content": answer}
@@ -64,7 +64,7 @@ def respond(pipeline: Pipeline, audio_path: str | None, typed: str, mode: str, s
                 notice = shown(data)
             elif kind == EventKind.TRACE:
                 traces.append(data)
-        sources = passages_html(passages, f"Sources ({primary.upper()})")
+        sources = passages_html(passages, sources_title(primary, searches))
         if mode == "both" and primary == "seal":
             asr_passages, asr_heard = [], ""
             for kind, data in _turn(pipeline, source, "", "asr", history, generate=False):

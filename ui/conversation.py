@@ -31,7 +31,7 @@ from rag_app.speak import SentenceVoice
 from rag_app.trace import EventKind
 from rag_app.vad import SileroFrames
 from rag_app.voice_session import ConversationSession, Status, UpdateKind, turn_options
-from ui.render import latency_chart_html, passages_html, turn_row
+from ui.render import latency_chart_html, passages_html, sources_title, turn_row
 
 STREAM_EVERY_S = 0.25  # microphone chunks: a turn's end is seen at most this late
 MAX_SESSIONS = 64  # conversations kept (each holds a VAD state and its history); the oldest go first
@@ -131,14 +131,15 @@ def build_conversation(page: gr.Blocks, pipeline: Pipeline, settings: Settings, 
         session = sessions.get(request.session_hash)
         messages, rows = list(messages or []), list(rows or [])
         messages += [{"role": "user", "content": "(spoken)"}, {"role": "assistant", "content": "…"}]
-        answer, passages, skip = "", [], gr.skip()
+        answer, passages, skip, searches = "", [], gr.skip(), 0
         for event in session.run_turn():
             if event.kind == EventKind.HEARD:
                 messages[-2] = {"role": "user", "content": f"(spoken) {event.data}"}
                 yield messages, skip, skip, skip, rows, status_html(Status.SEARCHING, answered=len(session.turns)), skip
             elif event.kind == EventKind.PASSAGES:
                 passages = event.data
-                yield (messages, passages_html(passages, "Sources (SEAL)"), skip, skip, rows,
+                searches += 1
+                yield (messages, passages_html(passages, sources_title("seal", searches)), skip, skip, rows,
                        status_html(Status.THINKING, answered=len(session.turns)), skip)
             elif event.kind == EventKind.TOKEN:
                 answer += event.data

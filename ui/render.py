@@ -15,6 +15,14 @@ STAGE_COLOURS = {
 }
 
 
+def sources_title(mode: str, searches: int) -> str:
+    """A turn's second search in SEAL mode is the one for Whisper's decoder words (seal_search="decoder",
+    `Pipeline.decoder_question`): the title says which passages the LLM is reading."""
+    if mode == "seal" and searches > 1:
+        return "Sources (SEAL, searched again with Whisper's decoder words)"
+    return f"Sources ({mode.upper()})"
+
+
 def passages_html(passages: list[Passage], title: str = "Sources") -> str:
     if not passages:
         return f"<div class='sources'><h4>{escape(title)}</h4><p>No passages found: the knowledge base is empty.</p></div>"

@@ -60,3 +60,27 @@ def test_the_length_limit_is_reported_when_the_recording_arrives(page, tmp_path,
     notice = _on_audio_arrival(page, str(path))
     assert notice == "**Could not use this audio:** the recording is 40 s long; the limit is 30 s"
     observe(f"\"{notice}\"")
+
+
+def test_the_sources_say_when_seals_passages_were_replaced_by_the_decoders(tmp_path):
+    """seal_search="decoder": a SEAL turn shows its passages twice; the title of the second set says
+    they come from Whisper's decoder words, so a reader knows what the LLM read."""
+    from knowledge_base.store import Passage
+    from rag_app.trace import EventKind, Trace, TurnEvent
+    from ui.chat import respond
+
+    class _TwoSearches(_Pipeline):
+        def answer(self, **kwargs):
+            yield TurnEvent(EventKind.HEARD, "who rote hamlet")
+            yield TurnEvent(EventKind.PASSAGES, [Passage("p1", "Macbeth is a play.", 0.5, {})])
+            yield TurnEvent(EventKind.HEARD, "Who wrote Hamlet?")
+            yield TurnEvent(EventKind.PASSAGES, [Passage("p2", "Hamlet was written by Shakespeare.", 0.8, {})])
+            yield TurnEvent(EventKind.TOKEN, "Shakespeare.")
+            yield TurnEvent(EventKind.TRACE, Trace("seal"))
+
+    path = tmp_path / "q.wav"
+    sf.write(path, np.zeros(16000, np.float32), 16000)
+    shown = [out[1] for out in respond(_TwoSearches(), str(path), "", "seal", False, [], [], [])
+             if isinstance(out[1], str)]
+    assert "Sources (SEAL)" in shown[0] and "Macbeth" in shown[0]
+    assert "searched again with Whisper&#x27;s decoder words" in shown[-1] and "Shakespeare" in shown[-1]
