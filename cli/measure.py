@@ -89,16 +89,18 @@ def compare_command(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the comparison as JSON."),
 ) -> None:
     """Query-by-query comparison of two evaluations: Top-1 and MRR@10 differences with paired
-    bootstrap intervals and McNemar's exact test."""
-    from evaluation.compare import format_comparison, paired_comparison
+    bootstrap intervals and McNemar's exact test; for two `eval --answers` reports, answer accuracy."""
+    from evaluation.compare import answer_outcomes, format_comparison, paired_comparison
 
-    ranks = []
+    ranks, answers = [], False
     for path, which in ((report_a, mode), (report_b, mode_b or mode)):
         try:
             report = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise typer.BadParameter(f"cannot read {path}: {exc}")
         found = report.get("ranks", {}).get(which) if isinstance(report, dict) else None
+        if not found and isinstance(report, dict) and "results" in report:  # `eval --answers`: right or wrong
+            found, answers = answer_outcomes(report, which), True
         if not found:
             raise typer.BadParameter(f"{path} has no per-query ranks for mode {which!r} "
                                      "(rerun `seal-rag eval --json` with this version and that mode)")
@@ -108,7 +110,7 @@ def compare_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc))
     names = (f"{report_a} [{mode}]", f"{report_b} [{mode_b}]") if mode_b else (str(report_a), str(report_b))
-    typer.echo(format_comparison(*names, result))
+    typer.echo(format_comparison(*names, result, answers=answers))
     if json_out:
         json_out.write_text(json.dumps({"a": str(report_a), "b": str(report_b), "mode": mode, "mode_b": mode_b or mode,
                                         **result}, indent=2))

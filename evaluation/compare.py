@@ -52,15 +52,24 @@ def paired_comparison(ranks_a: dict[str, int], ranks_b: dict[str, int], samples:
     }
 
 
-def format_comparison(name_a: str, name_b: str, result: dict) -> str:
+def answer_outcomes(report: dict, mode: str) -> dict[str, int]:
+    """An `eval --answers` report's per-query outcomes in `paired_comparison`'s terms: a correct
+    answer counts as rank 1, a wrong one as 0 (so "Top-1" there reads as answer accuracy)."""
+    return {r["query_id"]: 1 if r["correct"] else 0 for r in report.get("results", []) if r.get("mode") == mode}
+
+
+def format_comparison(name_a: str, name_b: str, result: dict, answers: bool = False) -> str:
     lo, hi = result["top1_diff_95ci"]
     mlo, mhi = result["mrr10_diff_95ci"]
-    return "\n".join([
+    label = "Answers" if answers else "Top-1  "
+    lines = [
         f"A = {name_a}", f"B = {name_b}", f"{result['n']} queries in both",
-        f"Top-1   A {result['top1_a']:.3f}  B {result['top1_b']:.3f}  B-A {result['top1_diff']:+.3f} "
+        f"{label} A {result['top1_a']:.3f}  B {result['top1_b']:.3f}  B-A {result['top1_diff']:+.3f} "
         f"(95% paired bootstrap {lo:+.3f} .. {hi:+.3f})",
         f"        right only in A: {result['only_a']}, only in B: {result['only_b']}; "
         f"McNemar exact p = {result['mcnemar_p']:.3f}",
-        f"MRR@10  A {result['mrr10_a']:.3f}  B {result['mrr10_b']:.3f}  B-A {result['mrr10_diff']:+.3f} "
-        f"(95% paired bootstrap {mlo:+.3f} .. {mhi:+.3f})",
-    ])
+    ]
+    if not answers:  # an answer is right or wrong: no ranks, no MRR
+        lines.append(f"MRR@10  A {result['mrr10_a']:.3f}  B {result['mrr10_b']:.3f}  B-A {result['mrr10_diff']:+.3f} "
+                     f"(95% paired bootstrap {mlo:+.3f} .. {mhi:+.3f})")
+    return "\n".join(lines)

@@ -23,11 +23,12 @@ def loops(text: str, times: int = 4) -> bool:
 
 
 class WhisperTranscriber:
-    def __init__(self, whisper_dir: str | Path, device: torch.device | str = "cpu", language: str = "en"):
+    def __init__(self, whisper_dir: str | Path, device: torch.device | str = "cpu", language: str = "en",
+                 dtype: torch.dtype = torch.float32):
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
         self.processor = WhisperProcessor.from_pretrained(whisper_dir)
-        self.model = WhisperForConditionalGeneration.from_pretrained(whisper_dir, dtype=torch.float32).to(device).eval()
+        self.model = WhisperForConditionalGeneration.from_pretrained(whisper_dir, dtype=dtype).to(device).eval()
         multilingual = bool(getattr(self.model.generation_config, "is_multilingual", False))
         # The knowledge base is English: telling a multilingual model so avoids language-ID errors.
         self.generate_kwargs = {"language": language, "task": "transcribe"} if multilingual else {}
@@ -42,7 +43,7 @@ class WhisperTranscriber:
         from transformers.modeling_outputs import BaseModelOutput
 
         ids = self.model.generate(
-            encoder_outputs=BaseModelOutput(last_hidden_state=states[None].to(self.model.device)),
+            encoder_outputs=BaseModelOutput(last_hidden_state=states[None].to(self.model.device, self.model.dtype)),
             # max_length counts Whisper's 4 prompt tokens (max_new_tokens would clash with the
             # model's own max_length and warn on every call)
             num_beams=1, do_sample=False, max_length=int(3.5 * seconds) + 10, no_repeat_ngram_size=3,
@@ -55,5 +56,5 @@ class WhisperTranscriber:
     @torch.inference_mode()
     def transcribe(self, audio: np.ndarray) -> str:
         features = self.processor.feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
-        ids = self.model.generate(features.to(self.model.device), num_beams=1, do_sample=False, **self.generate_kwargs)
+        ids = self.model.generate(features.to(self.model.device, self.model.dtype), num_beams=1, do_sample=False, **self.generate_kwargs)
         return self.processor.batch_decode(ids, skip_special_tokens=True)[0].strip()

@@ -154,14 +154,41 @@ class _StopWhenSet:
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
+def repeating_tokens(tokens: list[int], n: int) -> list[int]:
+    """The tokens that would complete an `n`-gram already in `tokens` (what must not come next)."""
+    if len(tokens) < n - 1:
+        return []
+    tail = tokens[len(tokens) - n + 1:]
+    return [tokens[i + n - 1] for i in range(len(tokens) - n + 1) if tokens[i:i + n - 1] == tail]
+
+
+class NoRepeatInAnswer:
+    """Small models loop inside a sentence ("the voice of the voice of ..."), which the reply's
+    sentence-level repeat check cannot see: a repeated `n`-gram of the answer is banned. Only the
+    answer counts. transformers' `no_repeat_ngram_size` counts the prompt too, so the answer could
+    not copy six tokens in a row from the passages or the question ("owned by Wynn Resorts"), which
+    is what a grounded answer does; it also scanned the whole prompt at every token (~0.2 s on an
+    800-token prompt on 2 CPU threads)."""
+
+    def __init__(self, n: int, prompt_length: int):
+        self.n, self.prompt_length = n, prompt_length
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        for row, ids in enumerate(input_ids):
+            banned = repeating_tokens(ids[self.prompt_length:].tolist(), self.n)
+            if banned:
+                scores[row, banned] = -float("inf")
+        return scores
+
+
 class LocalLLM:
     """A transformers causal LM with a chat template, streamed token by token, greedy."""
 
-    def __init__(self, model_dir: str | Path, device: torch.device | str = "cpu"):
+    def __init__(self, model_dir: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).to(device).eval()
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
         self._setup(Path(model_dir).name, tokenizer, model)
 
     @classmethod
@@ -177,14 +204,14 @@ class LocalLLM:
         self._lock = threading.Lock()
 
     def health(self) -> str:
-        return f"embedded {self.name} on {self.model.device}"
+        return f"embedded {self.name} on {self.model.device}, {str(getattr(self.model, 'dtype', '')).removeprefix('torch.')}"
 
     def stream(self, messages: list[Message], max_new_tokens: int = 256) -> Iterator[str]:
         """Tokens as the worker thread generates them. A worker that raises ends the stream and its
         error reaches this turn as `LLMError` (otherwise the turn would wait forever on the streamer
         while holding the model lock); a turn abandoned mid-answer stops the worker before the
         lock goes."""
-        from transformers import StoppingCriteriaList, TextIteratorStreamer
+        from transformers import LogitsProcessorList, StoppingCriteriaList, TextIteratorStreamer
 
         inputs = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
@@ -192,11 +219,9 @@ class LocalLLM:
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         stop = threading.Event()
         failures: list[BaseException] = []
-        # Small models loop inside a sentence ("the voice of the voice of ..."), which the reply's
-        # sentence-level repeat check cannot see; a repeated 6-gram is never legitimate in a
-        # one-to-three-sentence answer, while names and [n] markers (shorter) may still recur.
         kwargs = dict(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, do_sample=False,
-                      no_repeat_ngram_size=6, stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)]))
+                      logits_processor=LogitsProcessorList([NoRepeatInAnswer(6, inputs["input_ids"].shape[-1])]),
+                      stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)]))
 
         def work() -> None:
             try:

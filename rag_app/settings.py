@@ -39,6 +39,7 @@ def _default_home() -> Path:
     return Path("~/.cache/seal-rag").expanduser()
 
 
+GENERATION_DTYPES = ("auto", "float32", "bfloat16")  # see seal_model.device.resolve_dtype
 QUESTION_TEXTS = ("reading", "decoder")  # see Settings.question_text and rag_app.pipeline
 SEAL_SEARCHES = ("speech", "decoder")  # see Settings.seal_search and Pipeline.decoder_question
 
@@ -49,6 +50,7 @@ class Settings:
 
     home: Path = field(default_factory=_default_home, metadata={"help": "cache and data folder"})
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda"})
+    generation_dtype: str = field(default="auto", metadata={"help": "number format of the models that write text (the embedded LLM, Whisper's decoder): auto (bfloat16 where the CPU or GPU computes it natively, else float32), float32 or bfloat16. SEAL's vectors stay float32"})
     whisper: str = field(default="base", metadata={"help": "Whisper: 'base', 'tiny.en' or a local HF folder"})
     text_encoder: str = field(
         default="all-MiniLM-L6-v2", metadata={"help": "text embedder: 'all-MiniLM-L6-v2' or a local HF folder"}
@@ -186,6 +188,8 @@ def load_settings(
     settings = Settings(**{name: _coerce(name, value, hints[name]) for name, value in values.items()})
     if settings.device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"setting 'device' must be auto, cpu or cuda, not {settings.device!r}")
+    if settings.generation_dtype not in GENERATION_DTYPES:
+        raise ValueError(f"setting 'generation_dtype' must be {', '.join(GENERATION_DTYPES)}, not {settings.generation_dtype!r}")
     if settings.question_text not in QUESTION_TEXTS:
         raise ValueError(f"setting 'question_text' must be {' or '.join(QUESTION_TEXTS)}, not {settings.question_text!r}")
     if settings.seal_search not in SEAL_SEARCHES:

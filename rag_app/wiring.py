@@ -19,18 +19,25 @@ def make_llm(settings: Settings):
         return llm
     from rag_app.llm import LocalLLM
     from rag_app.model_store import resolve_model_dir
-    from seal_model.device import resolve_device
 
-    return LocalLLM(resolve_model_dir(settings, "llm"), resolve_device(settings.device))
+    return LocalLLM(resolve_model_dir(settings, "llm"), *_generation_device(settings))
 
 
 def make_transcriber(settings: Settings):
     """The ASR baseline: Whisper greedy decoding with the same weights as the SEAL speech tower."""
     from rag_app.asr import WhisperTranscriber
     from rag_app.model_store import resolve_model_dir
-    from seal_model.device import resolve_device
 
-    return WhisperTranscriber(resolve_model_dir(settings, "whisper"), resolve_device(settings.device))
+    device, dtype = _generation_device(settings)
+    return WhisperTranscriber(resolve_model_dir(settings, "whisper"), device, dtype=dtype)
+
+
+def _generation_device(settings: Settings):
+    """Device and number format of the models that write text (see Settings.generation_dtype)."""
+    from seal_model.device import resolve_device, resolve_dtype
+
+    device = resolve_device(settings.device)
+    return device, resolve_dtype(settings.generation_dtype, device)
 
 
 def make_vad(settings: Settings):

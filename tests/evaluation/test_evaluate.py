@@ -133,3 +133,19 @@ def test_reading_and_decoder_modes_retrieve_with_their_text_and_report_word_erro
     # the decoder mode: Whisper's decoder on SEAL's own encoder states, scored like a transcript
     decoder = evaluate(eval_set, seal, transcriber, ("decoder",), log=lambda _m: None)
     assert decoder.wer["decoder"] < 0.5 and decoder.overall["decoder"]["top1"] == 1.0
+
+
+def test_compare_command_pairs_the_answers_of_two_answer_reports(tmp_path):
+    """Two `eval --answers` reports: each query's answer right or wrong, paired; no MRR (no ranks)."""
+    def answers(correct: dict[str, bool], mode: str = "seal") -> dict:
+        return {"overall": {}, "results": [{"query_id": q, "mode": mode, "correct": c} for q, c in correct.items()]}
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(answers({"q1": True, "q2": False, "q3": False, "q4": False})))
+    b.write_text(json.dumps(answers({"q1": True, "q2": True, "q3": True, "q4": False})))
+    result = run_cli("compare", str(a), str(b), "--mode", "seal", timeout=120)
+    assert result.returncode == 0, result.err
+    assert "Answers A 0.250 B 0.750 B-A +0.500" in result.out
+    assert "right only in A: 0, only in B: 2" in result.out and "MRR" not in result.out
+    missing = run_cli("compare", str(a), str(b), "--mode", "asr", timeout=120)
+    assert missing.returncode == 2 and "no per-query ranks for mode 'asr'" in missing.err

@@ -28,3 +28,24 @@ def test_exact_float32_turns_tf32_off():
         assert torch.backends.cuda.matmul.allow_tf32 is False
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def test_generation_dtype_is_bfloat16_only_where_the_hardware_computes_it(monkeypatch):
+    import seal_model.device as device
+
+    cpu = torch.device("cpu")
+    assert device.resolve_dtype("float32", cpu) is torch.float32
+    assert device.resolve_dtype("bfloat16", cpu) is torch.bfloat16
+    monkeypatch.setattr(device, "native_bfloat16", lambda _: False)
+    assert device.resolve_dtype("auto", cpu) is torch.float32  # emulated bfloat16 would be slower
+    monkeypatch.setattr(device, "native_bfloat16", lambda _: True)
+    assert device.resolve_dtype("auto", cpu) is torch.bfloat16
+    with pytest.raises(ValueError, match="unknown dtype"):
+        device.resolve_dtype("float16", cpu)
+
+
+def test_a_bad_generation_dtype_setting_says_the_choices():
+    from rag_app.settings import load_settings
+
+    with pytest.raises(ValueError, match="generation_dtype.*auto, float32, bfloat16"):
+        load_settings(environ={"SEAL_RAG_GENERATION_DTYPE": "int4"})
