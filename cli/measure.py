@@ -60,7 +60,7 @@ def _answer_report(settings, eval_set, seal, transcriber, transcripts: dict | No
     """The whole turn per query (`evaluation.answers`), printed; the report is returned for --json."""
     from evaluation.answers import RememberedTranscriber, evaluate_answers, format_answers
     from rag_app.pipeline import Pipeline
-    from rag_app.wiring import make_llm, make_vad
+    from rag_app.wiring import make_llm, make_vad, pipeline_options
 
     if {"reading", "fused", "decoder"} & set(modes):
         raise typer.BadParameter("--answers runs whole turns: use the modes seal, asr, text")
@@ -70,10 +70,7 @@ def _answer_report(settings, eval_set, seal, transcriber, transcripts: dict | No
         transcriber = make_transcriber(settings)
     if transcriber is not None and transcripts is not None:
         transcriber = RememberedTranscriber(transcriber, transcripts)
-    pipeline = Pipeline(seal, None, make_llm(settings), make_vad(settings), transcriber, top_k=settings.top_k,
-                        max_seconds=settings.max_audio_seconds, max_new_tokens=settings.max_new_tokens,
-                        reply_sentences=settings.reply_sentences, question_text=settings.question_text,
-                        seal_search=settings.seal_search)
+    pipeline = Pipeline(seal, None, make_llm(settings), make_vad(settings), transcriber, **pipeline_options(settings))
     with user_errors(ValueError):
         report = evaluate_answers(eval_set, pipeline, modes, limit, without_gold, log=typer.echo)
     typer.echo(format_answers(report))

@@ -20,6 +20,7 @@ import numpy as np
 from knowledge_base.store import KnowledgeBase, Passage
 from rag_app.audio import SAMPLE_RATE, WHISPER_SECONDS, decode_audio, wav_bytes
 from rag_app.citations import find_citations
+from rag_app.focus import focus
 from rag_app.llm import LLMError
 from rag_app.prompt import build_messages
 from rag_app.protocols import LLM, VAD, SpeechEmbedder, Transcriber
@@ -47,7 +48,7 @@ class Pipeline(QuerySide):
     def __init__(self, seal: SpeechEmbedder, knowledge_base: KnowledgeBase, llm: LLM | None, vad: VAD | None = None,
                  transcriber: Transcriber | None = None, top_k: int = 4, min_seconds: float = 0.3,
                  max_seconds: float = WHISPER_SECONDS, max_new_tokens: int = 200, reply_sentences: int = 0,
-                 question_text: str = "reading", seal_search: str = "speech"):
+                 question_text: str = "reading", seal_search: str = "speech", passage_chars: int = 0):
         super().__init__(seal, transcriber, vad, min_seconds, max_seconds)
         self.kb, self.llm, self.top_k, self.max_new_tokens = knowledge_base, llm, top_k, max_new_tokens
         self.reply_sentences = reply_sentences  # 0: the LLM's pieces as they come (rag_app.reply)
@@ -55,6 +56,7 @@ class Pipeline(QuerySide):
             raise ValueError("question_text 'decoder' needs a Whisper transcriber")
         self.question_text = question_text  # SEAL mode: "reading" (CTC, free) or "decoder" (Whisper's decoder)
         self.seal_search = seal_search  # SEAL mode: "speech" (SEAL's passages stay) or "decoder" (re-searched with its words)
+        self.passage_chars = passage_chars  # what the LLM reads of a passage (rag_app.focus); 0: all of it
 
     def warm_up(self) -> None:
         """Run each local stage once so the first user does not pay import and first-call costs."""
@@ -154,7 +156,8 @@ class Pipeline(QuerySide):
         """Prompt, streamed answer and citations; an unreachable LLM degrades to passages only.
         `cancel` set (a barge-in) stops the answer at the LLM's next token, and its generation."""
         with clock.stage(Stage.PROMPT):
-            messages = build_messages(question or "(inaudible question)", passages, history)
+            read = focus(question, passages, self.seal.embed_text, self.passage_chars)
+            messages = build_messages(question or "(inaudible question)", read, history)
         if self.llm is None:
             yield TurnEvent(EventKind.NOTICE, "no LLM configured: showing the retrieved passages only")
             return

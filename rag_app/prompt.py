@@ -22,8 +22,9 @@ PROMPT = ChatPromptTemplate.from_messages(
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 
 
-def format_passages(passages: list[Passage], max_chars: int = 700) -> str:
-    return "\n".join(f"[{n}] {p.text[:max_chars]}" for n, p in enumerate(passages, 1)) or "(no passages found)"
+def format_passages(passages: list[Passage]) -> str:
+    """Passages as they are: what the LLM reads of each is cut before (rag_app.focus)."""
+    return "\n".join(f"[{n}] {p.text}" for n, p in enumerate(passages, 1)) or "(no passages found)"
 
 
 def build_messages(question: str, passages: list[Passage], history: list[tuple[str, str]] | None = None,

@@ -74,6 +74,7 @@ class Settings:
     )
     llm_retries: int = field(default=0, metadata={"help": "ask the LLM server again when an answer fails or is cut (resumes it)"})
     top_k: int = field(default=4, metadata={"help": "passages retrieved per question"})
+    passage_chars: int = field(default=700, metadata={"help": "the LLM reads at most this many characters of each passage: its sentences closest to the question (0: whole passages; the sources shown stay whole)"})
     max_audio_seconds: float = field(
         default=WHISPER_SECONDS, metadata={"help": "longest recording accepted, seconds (at most 30: Whisper hears no more)"}
     )
@@ -206,6 +207,8 @@ def load_settings(
     if settings.conv_live_every_s < 0 or settings.conv_barge_in_s <= 0 or settings.conv_echo_gain < 0:
         raise ValueError(f"settings 'conv_live_every_s' and 'conv_echo_gain' must be at least 0 and 'conv_barge_in_s' "
                          f"above 0, not {settings.conv_live_every_s:g}, {settings.conv_echo_gain:g} and {settings.conv_barge_in_s:g}")
+    if settings.passage_chars < 0:
+        raise ValueError(f"setting 'passage_chars' must be at least 0 (0: whole passages), not {settings.passage_chars}")
     if settings.ui_upload_max_age_s < 1:
         raise ValueError(f"setting 'ui_upload_max_age_s' must be at least 1, not {settings.ui_upload_max_age_s}")
     if not 0 < settings.max_audio_seconds <= WHISPER_SECONDS:

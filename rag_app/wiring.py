@@ -46,6 +46,13 @@ def make_vad(settings: Settings):
     return SileroVAD(settings.vad_threshold, settings.vad_pad_ms)
 
 
+def pipeline_options(settings: Settings) -> dict:
+    """The Pipeline's options from settings (every builder of a pipeline passes these)."""
+    return dict(top_k=settings.top_k, max_seconds=settings.max_audio_seconds, max_new_tokens=settings.max_new_tokens,
+                reply_sentences=settings.reply_sentences, question_text=settings.question_text,
+                seal_search=settings.seal_search, passage_chars=settings.passage_chars)
+
+
 def build_pipeline(settings: Settings, with_llm: bool = True, with_asr: bool = False):
     from rag_app.knowledge import open_knowledge_base
     from rag_app.model_store import load_seal_model
@@ -55,9 +62,7 @@ def build_pipeline(settings: Settings, with_llm: bool = True, with_asr: bool = F
     pipeline = Pipeline(
         seal, open_knowledge_base(settings, seal), make_llm(settings) if with_llm else None, make_vad(settings),
         make_transcriber(settings) if with_asr or settings.question_text == "decoder" else None,
-        top_k=settings.top_k, max_seconds=settings.max_audio_seconds,
-        max_new_tokens=settings.max_new_tokens, reply_sentences=settings.reply_sentences,
-        question_text=settings.question_text, seal_search=settings.seal_search,
+        **pipeline_options(settings),
     )
     pipeline.warm_up()
     return pipeline
