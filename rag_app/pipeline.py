@@ -156,7 +156,7 @@ class Pipeline(QuerySide):
         """Prompt, streamed answer and citations; an unreachable LLM degrades to passages only.
         `cancel` set (a barge-in) stops the answer at the LLM's next token, and its generation."""
         with clock.stage(Stage.PROMPT):
-            read = focus(question, passages, self.seal.embed_text, self.passage_chars)
+            read = focus(passages, self.passage_chars)
             messages = build_messages(question or "(inaudible question)", read, history)
         if self.llm is None:
             yield TurnEvent(EventKind.NOTICE, "no LLM configured: showing the retrieved passages only")

@@ -74,7 +74,7 @@ class Settings:
     )
     llm_retries: int = field(default=0, metadata={"help": "ask the LLM server again when an answer fails or is cut (resumes it)"})
     top_k: int = field(default=4, metadata={"help": "passages retrieved per question"})
-    passage_chars: int = field(default=700, metadata={"help": "the LLM reads at most this many characters of each passage: its sentences closest to the question (0: whole passages; the sources shown stay whole)"})
+    passage_chars: int = field(default=700, metadata={"help": "the LLM reads at most this many characters of each passage, whole sentences from its start (0: whole passages; the sources shown stay whole)"})
     max_audio_seconds: float = field(
         default=WHISPER_SECONDS, metadata={"help": "longest recording accepted, seconds (at most 30: Whisper hears no more)"}
     )

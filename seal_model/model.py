@@ -35,8 +35,10 @@ from __future__ import annotations
 import copy
 import hashlib
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
+
 import torch
 from torch import nn
 
@@ -192,7 +194,7 @@ class SealModel(nn.Module):
         head = self.adapter.ctc_head(frames).log_softmax(-1)
         if not self.config.ctc_full_vocab:
             return head
-        rare_embeddings = self._word_embeddings().weight[self.ctc_ids[len(self.config.ctc_vocab) + 1 :]]
+        rare_embeddings = self._embedding_rows("rare", lambda: self.ctc_ids[len(self.config.ctc_vocab) + 1 :])
         rare = (self.adapter.rare_query(frames) @ rare_embeddings.T + self.adapter.rare_bias).log_softmax(-1)
         return torch.cat([head[..., :-1], rare + head[..., -1:]], dim=-1)
 
@@ -206,6 +208,27 @@ class SealModel(nn.Module):
         other = log_probs[..., first_rare:].logsumexp(-1, keepdim=True)
         labels = torch.cat([log_probs[..., :first_rare], other], dim=-1).argmax(-1)
         return torch.where(labels == first_rare, log_probs[..., first_rare:].argmax(-1) + first_rare, labels)
+
+    def _class_ids(self) -> torch.Tensor:
+        """The word piece of every non-blank CTC class; the "other" class mixes in [UNK]'s embedding."""
+        ids = self.ctc_ids[1:]
+        if not self.config.ctc_full_vocab:
+            ids = torch.cat([ids, ids.new_tensor([self.text_encoder.tokenizer.unk_token_id])])
+        return ids
+
+    def _embedding_rows(self, name: str, ids: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """Word-embedding rows for the CTC classes. Outside training the gathered matrix is kept:
+        with the full vocabulary it is 30k x 384 floats, and copying it twice per query took about
+        a fifth of SEAL's query time on 2 CPU threads. Kept per weight version, so a weight that
+        changes (training) is gathered again."""
+        weight = self._word_embeddings().weight
+        if self.training or torch.is_grad_enabled():
+            return weight[ids()]
+        cache = self.__dict__.setdefault("_rows_cache", {})
+        key = (name, weight.data_ptr(), weight._version, weight.device, weight.dtype)
+        if cache.get(name, (None,))[0] != key:
+            cache[name] = (key, weight[ids()])
+        return cache[name][1]
 
     def _word_embeddings(self) -> nn.Embedding:
         return self.text_encoder.transformer.embeddings.word_embeddings
@@ -239,10 +262,7 @@ class SealModel(nn.Module):
         keep = (labels != 0) & (labels != previous)
         probs = log_probs[..., 1:].exp()  # drop blank
         probs = probs / probs.sum(-1, keepdim=True).clamp(min=1e-6)
-        vocab_ids = self.ctc_ids[1:]
-        if not self.config.ctc_full_vocab:  # the "other" class mixes in [UNK]'s embedding
-            vocab_ids = torch.cat([vocab_ids, vocab_ids.new_tensor([self.text_encoder.tokenizer.unk_token_id])])
-        mixed = probs @ self._word_embeddings().weight[vocab_ids]  # (B, T', d)
+        mixed = probs @ self._embedding_rows("classes", self._class_ids)  # (B, T', d)
         inputs = mixed + self.adapter.mlp(frames)
         counts = keep.sum(1)
         steps = max(int(counts.max()), 1)

@@ -129,3 +129,19 @@ def test_adapter_layers_start_as_identity_then_keep_batches_independent(model, w
     np.testing.assert_allclose(load_checkpoint(tmp_path / "ckpt", *dirs).embed_speech(waves), moved, atol=1e-5)
     with pytest.raises(ValueError, match="cannot drop"):
         with_adapter_layers(deeper, 1)
+
+
+def test_the_kept_ctc_class_embeddings_follow_a_changed_weight(dirs, waves):
+    """Outside training the CTC classes' word embeddings are gathered once (speed); a weight that
+    changes afterwards (a training step) must be gathered again, not served stale."""
+    torch.manual_seed(0)
+    model = new_model(*dirs, ctc_vocab=list(range(1000, 1500))).eval()
+    before = model.embed_speech([waves[0]])[0]
+    assert model.embed_speech([waves[0]])[0].tolist() == before.tolist()  # kept rows: same result
+    with torch.no_grad():
+        model._word_embeddings().weight.mul_(3.0)
+    after = model.embed_speech([waves[0]])[0]
+    fresh = new_model(*dirs, ctc_vocab=list(range(1000, 1500))).eval()
+    fresh.load_state_dict(model.state_dict())
+    np.testing.assert_allclose(after, fresh.embed_speech([waves[0]])[0], atol=1e-6)
+    assert float(after @ before) < 0.9999  # the change did reach the vector
