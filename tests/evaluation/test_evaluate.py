@@ -149,3 +149,21 @@ def test_compare_command_pairs_the_answers_of_two_answer_reports(tmp_path):
     assert "right only in A: 0, only in B: 2" in result.out and "MRR" not in result.out
     missing = run_cli("compare", str(a), str(b), "--mode", "asr", timeout=120)
     assert missing.returncode == 2 and "no per-query ranks for mode 'asr'" in missing.err
+
+
+def test_the_evaluation_index_searches_exactly():
+    """Exact cosine search: the nearest passages in order, every time (an approximate index
+    differs from build to build, and an evaluation must measure the models)."""
+    import numpy as np
+
+    from evaluation.evaluate import TempIndex
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((500, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = TempIndex([f"p{i}" for i in range(500)], vectors)
+    queries = vectors[[3, 7]] + 0.01
+    expected = [[f"p{j}" for j in np.argsort(-(vectors @ q))[:5]] for q in queries]
+    assert index.search(queries, 5) == expected
+    assert index.search(queries[0], 5)[0][0] == "p3"
+    assert len(index.search(queries, 900)[0]) == 500  # k above the size: every passage, in order
