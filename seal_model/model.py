@@ -260,18 +260,21 @@ class SealModel(nn.Module):
         labels = self.greedy_labels(log_probs).masked_fill(mask == 0, 0)
         previous = torch.nn.functional.pad(labels[:, :-1], (1, 0), value=0)
         keep = (labels != 0) & (labels != previous)
-        probs = log_probs[..., 1:].exp()  # drop blank
+        # Only kept frames go on, and both terms are per frame: mix and map just those (the same
+        # numbers; the 30k-class mix over every frame was a large share of a query's time).
+        kept_log_probs = log_probs[keep]  # (N, classes), batch rows in order
+        probs = kept_log_probs[:, 1:].exp()  # drop blank
         probs = probs / probs.sum(-1, keepdim=True).clamp(min=1e-6)
-        mixed = probs @ self._embedding_rows("classes", self._class_ids)  # (B, T', d)
-        inputs = mixed + self.adapter.mlp(frames)
+        kept = probs @ self._embedding_rows("classes", self._class_ids) + self.adapter.mlp(frames[keep])  # (N, d)
         counts = keep.sum(1)
         steps = max(int(counts.max()), 1)
-        out = inputs.new_zeros(inputs.shape[0], steps, inputs.shape[-1])
-        out_mask = mask.new_zeros(inputs.shape[0], steps)
-        for i in range(inputs.shape[0]):
-            kept = inputs[i][keep[i]]
-            out[i, : len(kept)] = kept
-            out_mask[i, : len(kept)] = 1
+        out = kept.new_zeros(frames.shape[0], steps, kept.shape[-1])
+        out_mask = mask.new_zeros(frames.shape[0], steps)
+        start = 0
+        for i, count in enumerate(counts.tolist()):
+            out[i, :count] = kept[start:start + count]
+            out_mask[i, :count] = 1
+            start += count
         return out, out_mask, log_probs, mask.sum(1).long()
 
     def ctc_forward(self, states: torch.Tensor, mask: torch.Tensor) -> SpeechOutput:
