@@ -121,12 +121,7 @@ class KnowledgeBase:
             raise StoreUnavailable(f"could not {doing}: {self.location} {gone} ({type(exc).__name__}); "
                                    "try again once it is back (nothing needs restarting)") from exc
 
-    def _metadata(self) -> dict:
-        """A new collection's settings: cosine space, the embedder it was made with, and a denser
-        HNSW graph than Chroma's default. Why: with the defaults (M 16, ef 100), 20,000 passages and
-        the 186 questions of the ood-names set, a build missed one question's nearest passage and
-        4-6 questions' top four in each of 3 builds; with M 32 and ef 200, none in 3 builds (stop 29).
-        Existing collections keep the graph they were built with (`seal-rag kb reindex` rebuilds it)."""
+    def _metadata(self) -> dict:  # HNSW denser than Chroma's default: README, "Knowledge base"
         return {"hnsw:space": "cosine", "hnsw:M": 32, "hnsw:construction_ef": 200, "hnsw:search_ef": 200,
                 "embedder": self.embedder.text_fingerprint, "dim": int(self.embedder.dim)}
 
@@ -303,8 +298,7 @@ class KnowledgeBase:
         except Exception:  # noqa: BLE001 - usually there is none
             pass
         temp = self.client.create_collection(building, embedding_function=None, metadata=self._metadata())
-        total = old.count()
-        done = 0
+        total, done = old.count(), 0
         for offset in range(0, total, self.batch_size):
             rows = old.get(include=["documents", "metadatas"], limit=self.batch_size, offset=offset)
             self._check_disk(chunk_bytes(int(self.embedder.dim), rows["documents"], rows["metadatas"]))
