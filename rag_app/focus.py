@@ -43,5 +43,4 @@ def cut(text: str, max_chars: int) -> str:
 
 def focus(passages: Sequence[Passage], max_chars: int) -> list[Passage]:
     """The passages as the LLM reads them: each cut to `max_chars` (0: whole)."""
-    return [p if len(p.text) <= max_chars or not max_chars else dataclasses.replace(p, text=cut(p.text, max_chars))
-            for p in passages]
+    return [p if (text := cut(p.text, max_chars)) == p.text else dataclasses.replace(p, text=text) for p in passages]
