@@ -98,7 +98,7 @@ class TempIndex:
     def search(self, vectors: np.ndarray, k: int = 10) -> list[list[str]]:
         scores = np.atleast_2d(vectors).astype(np.float32) @ self.vectors.T
         k = min(k, len(self.ids))
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < len(self.ids) else np.tile(np.arange(k), (len(scores), 1))
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         ordered = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable"), axis=1)
         return [[self.ids[j] for j in row] for row in ordered]
 

@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-
 import torch
 from torch import nn
 
@@ -219,7 +218,7 @@ class SealModel(nn.Module):
     def _embedding_rows(self, name: str, ids: Callable[[], torch.Tensor]) -> torch.Tensor:
         """Word-embedding rows for the CTC classes. Outside training the gathered matrix is kept:
         with the full vocabulary it is 30k x 384 floats, and copying it twice per query took about
-        a fifth of SEAL's query time on 2 CPU threads. Kept per weight version, so a weight that
+        a tenth of SEAL's query time on 2 CPU threads. Kept per weight version, so a weight that
         changes (training) is gathered again."""
         weight = self._word_embeddings().weight
         if self.training or torch.is_grad_enabled():
