@@ -17,7 +17,7 @@ def eval_command(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON."),
     limit: Optional[int] = typer.Option(None, help="Only the first N queries (quick look)."),
     threads: int = typer.Option(0, help="torch threads (0 = torch's default)."),
-    reuse_transcripts: bool = typer.Option(True, help="Keep Whisper's transcripts (and their times) in the set's folder and reuse them: they do not depend on the SEAL checkpoint."),
+    reuse_transcripts: bool = typer.Option(True, help="Keep Whisper's transcripts (and their times) in the set's folder and reuse them: they do not depend on the SEAL checkpoint (one file per Whisper model and generation_dtype)."),
     answers: bool = typer.Option(False, "--answers", help="Answer-level evaluation: the whole turn with the configured LLM on queries that carry 'answers' (accuracy, abstention, citations, time to first token)."),
     without_gold: bool = typer.Option(False, help="With --answers: take each query's gold passages out of the knowledge base (abstaining is then right)."),
 ) -> None:
@@ -27,6 +27,8 @@ def eval_command(
 
     from evaluation.evaluate import MODES, evaluate, format_report
     from rag_app.model_store import resolve_model_dir
+    from rag_app.wiring import generation_device
+    from seal_model.device import dtype_name
 
     settings = settings_of(ctx)
     chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
@@ -39,7 +41,9 @@ def eval_command(
         from rag_app.wiring import make_transcriber
 
         transcriber = make_transcriber(settings)
-    cache_file = set_dir / f"transcripts-{resolve_model_dir(settings, 'whisper').name}.json"
+    # transcripts depend on Whisper and the number format its decoder runs in (generation_dtype)
+    number_format = dtype_name(generation_device(settings)[1])
+    cache_file = set_dir / f"transcripts-{resolve_model_dir(settings, 'whisper').name}-{number_format}.json"
     transcripts = json.loads(cache_file.read_text()) if reuse_transcripts and cache_file.is_file() else {}
     if answers:
         report = _answer_report(settings, eval_set, seal, transcriber, transcripts if reuse_transcripts else None,

@@ -15,6 +15,7 @@ from typing import Iterator
 
 import torch
 
+from rag_app.prompt_cache import PromptCache
 from rag_app.protocols import Message
 from rag_app.repeats import repeating_tokens
 
@@ -181,8 +182,11 @@ class LocalLLM:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
-        self._setup(Path(model_dir).name, tokenizer, model)
+        from seal_model.device import dtype_name, load_dtype, quantize_linears
+
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=load_dtype(dtype)).to(device).eval()
+        self._setup(Path(model_dir).name, tokenizer, quantize_linears(model, dtype))
+        self.number_format = dtype_name(dtype)
 
     @classmethod
     def from_parts(cls, name: str, tokenizer, model) -> "LocalLLM":
@@ -193,11 +197,13 @@ class LocalLLM:
 
     def _setup(self, name: str, tokenizer, model) -> None:
         self.name, self.tokenizer, self.model = name, tokenizer, model
+        self.number_format = str(getattr(model, "dtype", "")).removeprefix("torch.")
         # One generation at a time: the model is shared by every user of the app.
         self._lock = threading.Lock()
+        self._prompt_cache = PromptCache()  # the shared start of consecutive prompts is read once
 
     def health(self) -> str:
-        return f"embedded {self.name} on {self.model.device}, {str(getattr(self.model, 'dtype', '')).removeprefix('torch.')}"
+        return f"embedded {self.name} on {self.model.device}, {self.number_format}"
 
     def stream(self, messages: list[Message], max_new_tokens: int = 256) -> Iterator[str]:
         """Tokens as the worker thread generates them. A worker that raises ends the stream and its
@@ -212,18 +218,20 @@ class LocalLLM:
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         stop = threading.Event()
         failures: list[BaseException] = []
+        sequences: list[torch.Tensor] = []
         kwargs = dict(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, do_sample=False,
                       logits_processor=LogitsProcessorList([NoRepeatInAnswer(6, inputs["input_ids"].shape[-1])]),
                       stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)]))
 
         def work() -> None:
             try:
-                self._generate(**kwargs)
+                sequences.append(self._generate(**kwargs))
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting turn, which re-raises it
                 failures.append(exc)
                 streamer.end()  # wakes the turn blocked on the streamer
 
         with self._lock:
+            kwargs["cache"] = cache = self._prompt_cache.take(inputs["input_ids"][0].tolist())
             worker = threading.Thread(target=work, daemon=True)
             worker.start()
             try:
@@ -233,10 +241,12 @@ class LocalLLM:
             finally:
                 stop.set()
                 worker.join()
+                if sequences and isinstance(sequences[0], torch.Tensor):
+                    self._prompt_cache.keep(cache, sequences[0][0].tolist())
         if failures:
             error = failures[0]
             raise LLMError(f"the embedded LLM failed mid-answer ({type(error).__name__}: {str(error)[:200]})") from error
 
     @torch.inference_mode()
-    def _generate(self, **kwargs) -> None:
-        self.model.generate(**kwargs)
+    def _generate(self, **kwargs):
+        return self.model.generate(**kwargs)

@@ -20,7 +20,7 @@ def make_llm(settings: Settings):
     from rag_app.llm import LocalLLM
     from rag_app.model_store import resolve_model_dir
 
-    return LocalLLM(resolve_model_dir(settings, "llm"), *_generation_device(settings))
+    return LocalLLM(resolve_model_dir(settings, "llm"), *generation_device(settings))
 
 
 def make_transcriber(settings: Settings):
@@ -28,11 +28,11 @@ def make_transcriber(settings: Settings):
     from rag_app.asr import WhisperTranscriber
     from rag_app.model_store import resolve_model_dir
 
-    device, dtype = _generation_device(settings)
+    device, dtype = generation_device(settings)
     return WhisperTranscriber(resolve_model_dir(settings, "whisper"), device, dtype=dtype)
 
 
-def _generation_device(settings: Settings):
+def generation_device(settings: Settings):
     """Device and number format of the models that write text (see Settings.generation_dtype)."""
     from seal_model.device import resolve_device, resolve_dtype
 

