@@ -28,7 +28,6 @@ def eval_command(
     from evaluation.evaluate import MODES, evaluate, format_report
     from rag_app.model_store import resolve_model_dir
     from rag_app.wiring import generation_device
-    from seal_model.device import dtype_name
 
     settings = settings_of(ctx)
     chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
@@ -42,7 +41,7 @@ def eval_command(
 
         transcriber = make_transcriber(settings)
     # transcripts depend on Whisper and the number format its decoder runs in (generation_dtype)
-    number_format = dtype_name(generation_device(settings)[1])
+    number_format = str(generation_device(settings)[1]).removeprefix("torch.")
     cache_file = set_dir / f"transcripts-{resolve_model_dir(settings, 'whisper').name}-{number_format}.json"
     transcripts = json.loads(cache_file.read_text()) if reuse_transcripts and cache_file.is_file() else {}
     if answers:

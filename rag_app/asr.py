@@ -21,11 +21,7 @@ class WhisperTranscriber:
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
         self.processor = WhisperProcessor.from_pretrained(whisper_dir)
-        from seal_model.device import load_dtype, quantize_linears
-
-        self.model = WhisperForConditionalGeneration.from_pretrained(whisper_dir, dtype=load_dtype(dtype)).to(device).eval()
-        # int8 quantises the decoder only: the encoder is the ASR baseline's "same Whisper" as SEAL's
-        quantize_linears(self.model, dtype, only=("model.decoder", "proj_out"))
+        self.model = WhisperForConditionalGeneration.from_pretrained(whisper_dir, dtype=dtype).to(device).eval()
         multilingual = bool(getattr(self.model.generation_config, "is_multilingual", False))
         # The knowledge base is English: telling a multilingual model so avoids language-ID errors.
         self.generate_kwargs = {"language": language, "task": "transcribe"} if multilingual else {}
@@ -60,7 +56,7 @@ class WhisperTranscriber:
         while len(tokens) < len(self.prompt) + max_new_tokens:
             out = self.model.model.decoder(input_ids=torch.tensor([step], device=self.model.device),
                                            encoder_hidden_states=encoder_states, cache=cache, use_cache=True)
-            scores = self.model.proj_out(out.last_hidden_state[0, -1:])[0].float()  # 2-D in: int8 layers need it
+            scores = self.model.proj_out(out.last_hidden_state[0, -1]).float()
             scores[config.suppress_tokens or []] = -float("inf")
             if len(tokens) == len(self.prompt):
                 scores[config.begin_suppress_tokens or []] = -float("inf")

@@ -182,11 +182,8 @@ class LocalLLM:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        from seal_model.device import dtype_name, load_dtype, quantize_linears
-
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=load_dtype(dtype)).to(device).eval()
-        self._setup(Path(model_dir).name, tokenizer, quantize_linears(model, dtype))
-        self.number_format = dtype_name(dtype)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
+        self._setup(Path(model_dir).name, tokenizer, model)
 
     @classmethod
     def from_parts(cls, name: str, tokenizer, model) -> "LocalLLM":
@@ -197,13 +194,12 @@ class LocalLLM:
 
     def _setup(self, name: str, tokenizer, model) -> None:
         self.name, self.tokenizer, self.model = name, tokenizer, model
-        self.number_format = str(getattr(model, "dtype", "")).removeprefix("torch.")
         # One generation at a time: the model is shared by every user of the app.
         self._lock = threading.Lock()
         self._prompt_cache = PromptCache()  # the shared start of consecutive prompts is read once
 
     def health(self) -> str:
-        return f"embedded {self.name} on {self.model.device}, {self.number_format}"
+        return f"embedded {self.name} on {self.model.device}, {str(getattr(self.model, 'dtype', '')).removeprefix('torch.')}"
 
     def stream(self, messages: list[Message], max_new_tokens: int = 256) -> Iterator[str]:
         """Tokens as the worker thread generates them. A worker that raises ends the stream and its

@@ -39,7 +39,7 @@ def _default_home() -> Path:
     return Path("~/.cache/seal-rag").expanduser()
 
 
-GENERATION_DTYPES = ("auto", "float32", "bfloat16", "int8")  # see seal_model.device.resolve_dtype
+GENERATION_DTYPES = ("auto", "float32", "bfloat16")  # see seal_model.device.resolve_dtype
 QUESTION_TEXTS = ("reading", "decoder")  # see Settings.question_text and rag_app.pipeline
 SEAL_SEARCHES = ("speech", "decoder")  # see Settings.seal_search and Pipeline.decoder_question
 
@@ -50,7 +50,7 @@ class Settings:
 
     home: Path = field(default_factory=_default_home, metadata={"help": "cache and data folder"})
     device: str = field(default="auto", metadata={"help": "auto | cpu | cuda"})
-    generation_dtype: str = field(default="auto", metadata={"help": "number format of the models that write text (the embedded LLM, Whisper's decoder): auto (bfloat16 where the CPU or GPU computes it natively, else float32), float32, bfloat16 or int8 (CPU: linear layers quantised to int8 on load). SEAL's vectors stay float32"})
+    generation_dtype: str = field(default="auto", metadata={"help": "number format of the models that write text (the embedded LLM, Whisper's decoder): auto (bfloat16 where the CPU or GPU computes it natively, else float32), float32 or bfloat16. SEAL's vectors stay float32"})
     whisper: str = field(default="base", metadata={"help": "Whisper: 'base', 'tiny.en' or a local HF folder"})
     text_encoder: str = field(
         default="all-MiniLM-L6-v2", metadata={"help": "text embedder: 'all-MiniLM-L6-v2' or a local HF folder"}

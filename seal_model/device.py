@@ -44,55 +44,13 @@ def native_bfloat16(device: torch.device) -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-# "int8": the weights load in float32 and every linear layer is quantised to int8 on load, its
-# activations quantised per call (PyTorch's dynamic quantisation, fbgemm/x86 kernels). A torch
-# dtype stands for it so one value travels from the settings to the loaders.
-INT8 = torch.qint8
-
-
 def resolve_dtype(choice: str, device: torch.device) -> torch.dtype:
     """`auto`: bfloat16 where the hardware computes it natively, else float32."""
     if choice == "auto":
         return torch.bfloat16 if native_bfloat16(device) else torch.float32
-    if choice == "int8":
-        if device.type != "cpu":
-            raise ValueError("generation_dtype int8 runs on the CPU only (on CUDA use bfloat16)")
-        return INT8
     if choice not in ("float32", "bfloat16"):
-        raise ValueError(f"unknown dtype {choice!r}: use auto, float32, bfloat16 or int8")
+        raise ValueError(f"unknown dtype {choice!r}: use auto, float32 or bfloat16")
     return getattr(torch, choice)
-
-
-def load_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype to load weights in: int8 models load in float32 and are quantised after."""
-    return torch.float32 if dtype == INT8 else dtype
-
-
-def quantize_linears(model: torch.nn.Module, dtype: torch.dtype, only: tuple[str, ...] = ()) -> torch.nn.Module:
-    """For INT8, swap the linear layers of `model` (or of its submodules named in `only`) for int8
-    ones, in place; any other dtype leaves the model as it is. PyTorch marks this eager API
-    deprecated (torchao is its successor) but ships and runs it in the pinned 2.13; the warnings
-    are silenced here, where it is used on purpose."""
-    if dtype != INT8:
-        return model
-    import warnings
-
-    from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
-
-    def asked(name: str) -> bool:
-        return not only or any(name == part or name.startswith(part + ".") for part in only)
-
-    # by name, linear layers only (a name's qconfig would reach its embeddings too)
-    spec = {name: default_dynamic_qconfig for name, layer in model.named_modules()
-            if isinstance(layer, torch.nn.Linear) and asked(name)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        return quantize_dynamic(model, spec, dtype=INT8, inplace=True)
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    return "int8" if dtype == INT8 else str(dtype).removeprefix("torch.")
 
 
 def describe_device() -> str:

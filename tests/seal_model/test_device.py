@@ -49,24 +49,3 @@ def test_a_bad_generation_dtype_setting_says_the_choices():
 
     with pytest.raises(ValueError, match="generation_dtype.*auto, float32, bfloat16"):
         load_settings(environ={"SEAL_RAG_GENERATION_DTYPE": "int4"})
-
-
-def test_int8_quantises_the_linear_layers_asked_for_and_stays_close_to_float():
-    import warnings
-
-    from seal_model.device import INT8, load_dtype, quantize_linears, resolve_dtype
-
-    assert resolve_dtype("int8", torch.device("cpu")) == INT8 and load_dtype(INT8) is torch.float32
-    with pytest.raises(ValueError, match="CPU only"):
-        resolve_dtype("int8", torch.device("cuda"))
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Sequential(torch.nn.Linear(64, 8)))
-    x = torch.randn(16, 64)
-    expected = model(x)
-    assert quantize_linears(model, torch.float32) is model and isinstance(model[0], torch.nn.Linear)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the deprecation notices are silenced where quantisation is used
-        quantize_linears(model, INT8, only=("2",))
-    assert type(model[0]) is torch.nn.Linear  # not asked for: stays float
-    assert type(model[2][0]) is not torch.nn.Linear
-    assert torch.nn.functional.cosine_similarity(model(x), expected).min() > 0.99
