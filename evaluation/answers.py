@@ -63,7 +63,9 @@ class IndexKnowledgeBase:
 
     def search(self, vector, k: int) -> list[Passage]:
         ids = [i for i in self.index.search(vector[None], k + len(self.hidden))[0] if i not in self.hidden][:k]
-        return [Passage(i, self.by_id[i]["text"], 0.0, {"source": self.by_id[i].get("title", "")}) for i in ids]
+        scores = self.index.score(vector, ids)
+        return [Passage(i, self.by_id[i]["text"], score, {"source": self.by_id[i].get("title", "")})
+                for i, score in zip(ids, scores)]
 
 
 class RememberedTranscriber:
@@ -100,6 +102,7 @@ class AnswerResult:
     abstained: bool
     cited_gold: bool | None  # None: nothing cited
     gold_retrieved: bool  # a gold passage was among those the LLM read
+    top_score: float | None  # the best passage's cosine (what the abstain_below gate compares)
     first_token_ms: float | None
     words: int
 
@@ -151,7 +154,8 @@ def run_turn(pipeline: Pipeline, query, mode: str, kb: IndexKnowledgeBase) -> An
         query.id, mode, query_group(query), heard, reply,
         answer_correct(reply, query.answers), abstained(reply),
         (any(c in query.gold for c in cited) if cited else None),
-        any(p.id in query.gold for p in passages), first_token, len(reply.split()),
+        any(p.id in query.gold for p in passages), passages[0].score if passages else None,
+        first_token, len(reply.split()),
     )
 
 

@@ -94,6 +94,7 @@ class TempIndex:
     def __init__(self, ids: list[str], vectors: np.ndarray):
         self.ids = list(ids)
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._row = {pid: n for n, pid in enumerate(self.ids)}
 
     def search(self, vectors: np.ndarray, k: int = 10) -> list[list[str]]:
         scores = np.atleast_2d(vectors).astype(np.float32) @ self.vectors.T
@@ -101,6 +102,11 @@ class TempIndex:
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         ordered = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable"), axis=1)
         return [[self.ids[j] for j in row] for row in ordered]
+
+    def score(self, vector: np.ndarray, ids: list[str]) -> list[float]:
+        """Cosine of `vector` with the given passages."""
+        rows = [self._row[i] for i in ids]
+        return [float(x) for x in self.vectors[rows] @ np.asarray(vector, dtype=np.float32)]
 
     def close(self) -> None:
         """Nothing to release (kept so callers need not know how the index is held)."""

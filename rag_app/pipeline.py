@@ -25,7 +25,7 @@ from rag_app.llm import LLMError
 from rag_app.prompt import build_messages
 from rag_app.protocols import LLM, VAD, SpeechEmbedder, Transcriber
 from rag_app.query import MODES, QuerySide
-from rag_app.reply import voice_reply
+from rag_app.reply import ABSTENTION, voice_reply
 from rag_app.trace import EventKind, Stage, StageClock, Trace, TurnEvent
 
 __all__ = ["MODES", "Pipeline", "Trace", "TurnEvent"]
@@ -48,7 +48,8 @@ class Pipeline(QuerySide):
     def __init__(self, seal: SpeechEmbedder, knowledge_base: KnowledgeBase, llm: LLM | None, vad: VAD | None = None,
                  transcriber: Transcriber | None = None, top_k: int = 4, min_seconds: float = 0.3,
                  max_seconds: float = WHISPER_SECONDS, max_new_tokens: int = 200, reply_sentences: int = 0,
-                 question_text: str = "reading", seal_search: str = "speech", passage_chars: int = 0):
+                 question_text: str = "reading", seal_search: str = "speech", passage_chars: int = 0,
+                 abstain_below: float = 0.0):
         super().__init__(seal, transcriber, vad, min_seconds, max_seconds)
         self.kb, self.llm, self.top_k, self.max_new_tokens = knowledge_base, llm, top_k, max_new_tokens
         self.reply_sentences = reply_sentences  # 0: the LLM's pieces as they come (rag_app.reply)
@@ -57,6 +58,7 @@ class Pipeline(QuerySide):
         self.question_text = question_text  # SEAL mode: "reading" (CTC, free) or "decoder" (Whisper's decoder)
         self.seal_search = seal_search  # SEAL mode: "speech" (SEAL's passages stay) or "decoder" (re-searched with its words)
         self.passage_chars = passage_chars  # what the LLM reads of a passage (rag_app.focus); 0: all of it
+        self.abstain_below = abstain_below  # best passage's cosine under this: abstain without the LLM; 0: off
 
     def warm_up(self) -> None:
         """Run each local stage once so the first user does not pay import and first-call costs."""
@@ -160,6 +162,11 @@ class Pipeline(QuerySide):
             messages = build_messages(question or "(inaudible question)", read, history)
         if self.llm is None:
             yield TurnEvent(EventKind.NOTICE, "no LLM configured: showing the retrieved passages only")
+            return
+        if self.abstain_below and max((p.score for p in passages), default=-1.0) < self.abstain_below:
+            # SmolLM2 ignores the prompt's instruction to abstain (0.00-0.03 with the gold passage
+            # removed); a weak best match is the one signal that does not depend on the model
+            yield TurnEvent(EventKind.TOKEN, ABSTENTION)
             return
         answer_text: list[str] = []
         try:

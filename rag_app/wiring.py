@@ -50,7 +50,8 @@ def pipeline_options(settings: Settings) -> dict:
     """The Pipeline's options from settings (every builder of a pipeline passes these)."""
     return dict(top_k=settings.top_k, max_seconds=settings.max_audio_seconds, max_new_tokens=settings.max_new_tokens,
                 reply_sentences=settings.reply_sentences, question_text=settings.question_text,
-                seal_search=settings.seal_search, passage_chars=settings.passage_chars)
+                seal_search=settings.seal_search, passage_chars=settings.passage_chars,
+                abstain_below=settings.abstain_below)
 
 
 def build_pipeline(settings: Settings, with_llm: bool = True, with_asr: bool = False):

@@ -297,3 +297,22 @@ def test_a_looping_decoder_leaves_seals_reading_and_passages(seal, sample_kb, va
     shown = [data for kind, data in events if kind == "passages"]
     assert len(heard) == 1 and len(shown) == 1  # nothing replaced
     assert next(data for kind, data in events if kind == "token") == heard[0]  # the LLM reads SEAL's reading
+
+
+def test_a_weak_best_match_abstains_without_asking_the_llm(seal, sample_kb):
+    """abstain_below: a question the knowledge base does not cover gets the plain abstention, and
+    the LLM is not asked; a covered one is answered as before. (Off by default.)"""
+    from rag_app.reply import ABSTENTION
+    from rag_app.trace import EventKind
+
+    covered = SAMPLE_QUESTIONS[1]["question"]
+    pipeline = Pipeline(seal, sample_kb, _EchoLLM(), abstain_below=0.3)
+    off_topic = _events(pipeline, text="how many grams of flour go into a sourdough starter?", mode="text")
+    best = max(p.score for p in dict(off_topic)[EventKind.PASSAGES])
+    assert best < 0.3, best  # the sample KB (Wikipedia, no baking) has nothing close
+    assert [data for kind, data in off_topic if kind is EventKind.TOKEN] == [ABSTENTION]
+    answered = [data for kind, data in _events(pipeline, text=covered, mode="text") if kind is EventKind.TOKEN]
+    assert answered and answered != [ABSTENTION]  # the echo LLM was asked
+    off = Pipeline(seal, sample_kb, _EchoLLM())  # the default: the LLM always answers
+    assert [d for k, d in _events(off, text="how many grams of flour go into a sourdough starter?", mode="text")
+            if k is EventKind.TOKEN] != [ABSTENTION]
