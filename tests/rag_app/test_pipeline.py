@@ -301,7 +301,7 @@ def test_a_looping_decoder_leaves_seals_reading_and_passages(seal, sample_kb, va
 
 def test_a_weak_best_match_abstains_without_asking_the_llm(seal, sample_kb):
     """abstain_below: a question the knowledge base does not cover gets the plain abstention, and
-    the LLM is not asked; a covered one is answered as before. (Off by default.)"""
+    the LLM is not asked; a covered one is answered as before."""
     from rag_app.reply import ABSTENTION
     from rag_app.trace import EventKind
 
@@ -313,6 +313,7 @@ def test_a_weak_best_match_abstains_without_asking_the_llm(seal, sample_kb):
     assert [data for kind, data in off_topic if kind is EventKind.TOKEN] == [ABSTENTION]
     answered = [data for kind, data in _events(pipeline, text=covered, mode="text") if kind is EventKind.TOKEN]
     assert answered and answered != [ABSTENTION]  # the echo LLM was asked
-    off = Pipeline(seal, sample_kb, _EchoLLM())  # the default: the LLM always answers
+    assert Pipeline(seal, sample_kb, _EchoLLM(), abstain_below=-1).abstain_below == 0.45  # auto, for MiniLM
+    off = Pipeline(seal, sample_kb, _EchoLLM())  # 0: the LLM always answers
     assert [d for k, d in _events(off, text="how many grams of flour go into a sourdough starter?", mode="text")
             if k is EventKind.TOKEN] != [ABSTENTION]
