@@ -1,8 +1,8 @@
 """The embedded LLM's attention cache (keys and values) kept from one answer to the next.
 
-Every prompt starts with the same chat header and instructions (about 60 tokens of SmolLM2's
-~600) before the passages; a follow-up in a conversation may share far more. Prefill is what
-the user waits for before the first token on a CPU (about 1.5-2 ms a token on 2 threads), so
+Every prompt starts with the same chat header and instructions (about 60 of SmolLM2's ~300
+prompt tokens with the default 3 passages); a follow-up on the same passages shares far more.
+Prefill is what the user waits for before the first token on a CPU (~2 ms a token on 2 threads), so
 the part of the new prompt that equals the previous prompt-and-answer is not computed again:
 the cache is cut back to the longest common prefix and `generate()` computes the rest.
 Greedy answers are the same as without the cache (tested), up to float rounding.

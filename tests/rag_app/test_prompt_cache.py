@@ -6,12 +6,16 @@ from rag_app.llm import LocalLLM
 from rag_app.prompt_cache import PromptCache
 
 
+class _Batch(dict):
+    def to(self, device):
+        return self
+
+
 class _Tokenizer:
     """Token ids are the words' numbers: "7 8 9" -> [7, 8, 9]; the chat template joins the messages."""
 
     def apply_chat_template(self, messages, **kwargs):
-        ids = [int(word) for m in messages for word in m["content"].split()]
-        return {"input_ids": torch.tensor([ids])}
+        return _Batch(input_ids=torch.tensor([[int(word) for m in messages for word in m["content"].split()]]))
 
     def decode(self, ids, **kwargs):
         return "".join(f"{int(i)} " for i in ids)
@@ -24,16 +28,6 @@ def _tiny_model() -> LlamaForCausalLM:
     return LlamaForCausalLM(config).eval()
 
 
-class _Batch(dict):
-    def to(self, device):
-        return self
-
-
-class _BatchTokenizer(_Tokenizer):
-    def apply_chat_template(self, messages, **kwargs):
-        return _Batch(super().apply_chat_template(messages))
-
-
 def _answer(llm: LocalLLM, words: str) -> str:
     return "".join(llm.stream([{"role": "user", "content": words}], max_new_tokens=12))
 
@@ -41,9 +35,9 @@ def _answer(llm: LocalLLM, words: str) -> str:
 def test_a_prompt_sharing_the_last_ones_start_gets_the_same_answer_and_reuses_the_cache():
     shared = " ".join(str(n) for n in range(1, 31))  # the instructions every prompt starts with
     first, second = f"{shared} 40 41 42 43", f"{shared} 50 51 52"
-    without = _answer(LocalLLM.from_parts("tiny", _BatchTokenizer(), _tiny_model()), second)
+    without = _answer(LocalLLM.from_parts("tiny", _Tokenizer(), _tiny_model()), second)
 
-    llm = LocalLLM.from_parts("tiny", _BatchTokenizer(), _tiny_model())
+    llm = LocalLLM.from_parts("tiny", _Tokenizer(), _tiny_model())
     _answer(llm, first)
     kept = llm._prompt_cache.shared_tokens
     assert kept >= 34  # the first prompt and its answer, less the last token
