@@ -78,7 +78,7 @@ class Settings:
     max_audio_seconds: float = field(
         default=WHISPER_SECONDS, metadata={"help": "longest recording accepted, seconds (at most 30: Whisper hears no more)"}
     )
-    abstain_below: float = field(default=-1.0, metadata={"help": "reply \"The documents don't say.\" without asking the LLM when the best passage's cosine similarity is below this; -1: auto (0.45 with all-MiniLM-L6-v2, measured on a tuning split; off with other text encoders, whose cosines run on other scales), 0: off"})
+    abstain_below: float = field(default=-1.0, metadata={"help": "reply \"The documents don't say.\" without asking the LLM when the best passage's cosine similarity is below this (passages found with a text vector: typed, ASR or decoder words; SEAL's speech vector scores lower and is not gated); -1: auto (0.45 with all-MiniLM-L6-v2, measured on a tuning split; off with other text encoders, whose cosines run on other scales), 0: off"})
     max_new_tokens: int = field(default=200, metadata={"help": "longest answer the LLM may write, tokens"})
     question_text: str = field(default="decoder", metadata={"help": "what the LLM reads as the question in SEAL mode: decoder (Whisper's decoder on SEAL's encoder states: word error rate 0.24 vs 0.37 on the ood-names set, ~0.4 s on 2 CPU threads in bfloat16) or reading (SEAL's own CTC reading, free)"})
     seal_search: str = field(default="decoder", metadata={"help": "what SEAL mode's passages finally come from: decoder (SEAL's passages are shown at once, then replaced by those for Whisper's decoder words: Top-1 0.57 vs 0.33 on the ood-names set; with question_text=reading there are no decoder words and SEAL's stay) or speech (SEAL's speech vector only)"})

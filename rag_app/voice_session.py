@@ -221,7 +221,8 @@ class ConversationSession:
         answer: list[str] = []
         held: list[tuple[int, np.ndarray]] = []  # sentences read aloud, not yet handed out
         try:
-            for event in self.pipeline.generate(question, passages, self.history, clock, cancel):
+            gate = passages is not query.passages  # searched with the decoder's words (Pipeline.generate)
+            for event in self.pipeline.generate(question, passages, self.history, clock, cancel, gate=gate):
                 yield event
                 if event.kind == EventKind.TOKEN:
                     answer.append(event.data)

@@ -303,7 +303,7 @@ def test_a_weak_best_match_abstains_without_asking_the_llm(seal, sample_kb):
     """abstain_below: a question the knowledge base does not cover gets the plain abstention, and
     the LLM is not asked; a covered one is answered as before."""
     from rag_app.reply import ABSTENTION
-    from rag_app.trace import EventKind
+    from rag_app.trace import EventKind, StageClock, Trace
 
     covered = SAMPLE_QUESTIONS[1]["question"]
     pipeline = Pipeline(seal, sample_kb, _EchoLLM(), abstain_below=0.3)
@@ -313,6 +313,9 @@ def test_a_weak_best_match_abstains_without_asking_the_llm(seal, sample_kb):
     assert [data for kind, data in off_topic if kind is EventKind.TOKEN] == [ABSTENTION]
     answered = [data for kind, data in _events(pipeline, text=covered, mode="text") if kind is EventKind.TOKEN]
     assert answered and answered != [ABSTENTION]  # the echo LLM was asked
+    weak = dict(off_topic)[EventKind.PASSAGES]
+    speech_found = pipeline.generate("flour?", weak, None, StageClock(Trace("seal")), gate=False)
+    assert [e.data for e in speech_found if e.kind is EventKind.TOKEN] != [ABSTENTION]  # SEAL's vector: another scale
     assert Pipeline(seal, sample_kb, _EchoLLM(), abstain_below=-1).abstain_below == 0.45  # auto, for MiniLM
     off = Pipeline(seal, sample_kb, _EchoLLM())  # 0: the LLM always answers
     assert [d for k, d in _events(off, text="how many grams of flour go into a sourdough starter?", mode="text")
