@@ -44,7 +44,7 @@ def until_set(pieces: Iterator[str], cancel: threading.Event) -> Iterator[str]:
             close()
 
 
-# abstain_below's "auto" threshold per text encoder (cosine scales differ between encoders), set on
+# abstain_below's "auto" threshold (opt-in: -1) per text encoder (cosine scales differ between encoders), set on
 # a tuning split no reported figure uses (heldout-nq questions 300-399, typed): 0.45 abstained on
 # 5% of answerable questions at no accuracy cost, and on 13% with their gold passage removed.
 ABSTAIN_BELOW = {"all-MiniLM-L6-v2": 0.45}
