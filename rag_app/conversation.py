@@ -85,6 +85,9 @@ class Event:
     audio: np.ndarray | None = None  # PARTIAL and TURN_ENDED: the turn's speech
     speech_end_s: float | None = None  # TURN_ENDED: stream time the user stopped speaking
     message: str = ""
+    # PARTIAL: taken in the closing pause, so its audio is the turn's unless speech resumes (work
+    # done on it now, such as reading the question, is the turn's own work done early)
+    settled: bool = False
 
 
 def rms(audio: np.ndarray) -> float:
@@ -236,10 +239,11 @@ class TurnTaker:
         tail = int(self.options.tail_s * SAMPLE_RATE)
         # the moment the tail after the last speech is complete, the turn's audio is final unless
         # speech resumes: a partial then is the query, embedded while the pause is still running
-        settled = self._samples - len(frame) < turn.last_speech + tail <= self._samples
-        if turn.next_partial >= 0 and (self._samples >= turn.next_partial or settled):
+        settled = turn.last_speech + tail <= self._samples
+        just_settled = settled and self._samples - len(frame) < turn.last_speech + tail
+        if turn.next_partial >= 0 and (self._samples >= turn.next_partial or just_settled):
             turn.next_partial = self._samples + int(self.options.live_every_s * SAMPLE_RATE)
-            events.append(Event(EventType.PARTIAL, self.now_s, audio=self.turn_audio()))
+            events.append(Event(EventType.PARTIAL, self.now_s, audio=self.turn_audio(), settled=settled))
         return events
 
     def turn_audio(self) -> np.ndarray:

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from knowledge_base.store import Passage
+from rag_app.audio import SAMPLE_RATE
 from rag_app.query import QuerySide
 
 # "Shown about 1 s before the end": the partial the agreement figure looks at.
@@ -34,6 +35,10 @@ class Heard:
     # Whisper encoder states of this pass, kept (for the newest embedding only) when the LLM reads
     # Whisper's decoder on them (question_text="decoder"): no second encoder pass at the end
     states: Any = None
+    # Whisper's decoder on those states, run when the audio had settled in the closing pause
+    # (question_text="decoder"): the turn then starts with the question already read
+    decoded: str | None = None
+    decode_ms: float = 0.0
 
     @property
     def top_id(self) -> str | None:
@@ -48,7 +53,7 @@ class Agreement:
     early_match: bool | None  # None: the turn was too short to show anything that early
     lead_s: float | None  # how long before the end of speech that passage was shown
     reused: bool  # the final query is the last live embedding
-    saved_ms: float  # embedding + search time the end of the turn did not spend
+    saved_ms: float  # embedding + search (+ decoder) time the end of the turn did not spend
 
 
 @dataclass
@@ -73,19 +78,27 @@ class LiveRetrieval:
             older.states = None
         self.history.append(heard)
 
-    def measure(self, audio: np.ndarray, at_s: float) -> Heard:
+    def measure(self, audio: np.ndarray, at_s: float, settled: bool = False) -> Heard:
         """Embed and search, without keeping the result (a caller on another thread keeps it
-        only if the turn it belongs to is still the current one)."""
+        only if the turn it belongs to is still the current one). `settled` (the audio is the
+        turn's unless speech resumes): with question_text="decoder", Whisper's decoder reads the
+        question now, in the closing pause, instead of after it (wasted if the user goes on)."""
         started = time.perf_counter()
         states = None
-        if getattr(self.query_side, "question_text", "reading") == "decoder":
+        decoder = getattr(self.query_side, "question_text", "reading") == "decoder"
+        if decoder:
             vector, reading, states = self.query_side.hear(audio)
         else:
             vector, reading = self.query_side.embed_speech(audio)
         embedded = time.perf_counter()
         passages = self.search(vector)
-        return Heard(len(audio), at_s, vector, reading, passages, (embedded - started) * 1000,
-                     (time.perf_counter() - embedded) * 1000, states)
+        heard = Heard(len(audio), at_s, vector, reading, passages, (embedded - started) * 1000,
+                      (time.perf_counter() - embedded) * 1000, states)
+        if decoder and settled:
+            started = time.perf_counter()
+            heard.decoded = self.query_side.decode_question(states, len(audio) / SAMPLE_RATE)
+            heard.decode_ms = (time.perf_counter() - started) * 1000
+        return heard
 
     def final(self, audio: np.ndarray, at_s: float) -> tuple[Heard, bool]:
         """(the turn's query, whether the last live embedding was reused): no re-embedding when
@@ -97,7 +110,7 @@ class LiveRetrieval:
 
     def agreement(self, final: Heard, reused: bool, speech_end_s: float, lead_s: float = AGREEMENT_LEAD_S) -> Agreement:
         early = [h for h in self.history if h is not final and h.at_s <= speech_end_s - lead_s]
-        saved = final.embed_ms + final.search_ms if reused else 0.0
+        saved = final.embed_ms + final.search_ms + final.decode_ms if reused else 0.0
         if not early:
             return Agreement(None, None, reused, saved)
         shown = early[-1]

@@ -140,7 +140,7 @@ class Pipeline(QuerySide):
         yield TurnEvent(EventKind.TRACE, trace)
 
     def decoder_question(self, states: Any, seconds: float, reading: str, passages: list[Passage],
-                         clock: StageClock) -> Iterator[TurnEvent]:
+                         clock: StageClock, decoded: str | None = None) -> Iterator[TurnEvent]:
         """SEAL mode with question_text="decoder", after SEAL's passages are shown: Whisper's decoder on
         the encoder states SEAL computed gives the LLM the words, and with seal_search="decoder" those
         words are searched again and their passages replace SEAL's. Why: on questions, names and voices
@@ -148,9 +148,11 @@ class Pipeline(QuerySide):
         decoder's words 0.57 (ASR 0.60), and the LLM waits for the decoder anyway, so the better
         passages cost the first token only a text embedding and a search. A decoder that produced
         nothing usable (empty, or looping on noise) leaves the reading and SEAL's passages.
-        Returns (question, passages) through `yield from`."""
-        with clock.stage(Stage.QUESTION_TEXT):
-            decoded = self.decode_question(states, seconds)
+        `decoded`: the decoder's words when they were read already (a conversation turn reads them in
+        its closing pause). Returns (question, passages) through `yield from`."""
+        if decoded is None:
+            with clock.stage(Stage.QUESTION_TEXT):
+                decoded = self.decode_question(states, seconds)
         if not decoded:
             return reading, passages
         yield TurnEvent(EventKind.HEARD, decoded)

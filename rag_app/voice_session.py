@@ -108,7 +108,7 @@ class ConversationSession:
         # live retrieval runs beside the microphone, never in its way: one embedding at a time,
         # a partial arriving meanwhile is skipped (the next one covers its audio too)
         self._live_thread: threading.Thread | None = None
-        self._live_next: tuple[np.ndarray, float, int] | None = None
+        self._live_next: tuple[np.ndarray, float, bool, int] | None = None
         self._live_running = False
         self._live_ready: list[Heard] = []
         self._turn_no = 0  # a live result of an earlier turn is dropped
@@ -130,7 +130,7 @@ class ConversationSession:
                     self.live.reset()
                 updates.append(self._set(Status.HEARING))
             elif event.type == EventType.PARTIAL and self.live_enabled:
-                self._start_live(event.audio, event.at_s)
+                self._start_live(event.audio, event.at_s, event.settled)
             elif event.type == EventType.TURN_TOO_LONG:
                 updates.append(Update(UpdateKind.NOTICE, event.message))
             elif event.type == EventType.TURN_ENDED:
@@ -153,9 +153,9 @@ class ConversationSession:
                 self._answering.cancel.set()
             self._fed.notify_all()  # a reply held for the user's turn is dropped now
 
-    def _start_live(self, audio: np.ndarray, at_s: float) -> None:
+    def _start_live(self, audio: np.ndarray, at_s: float, settled: bool) -> None:
         with self._lock:
-            self._live_next = (audio, at_s, self._turn_no)  # the newest partial wins
+            self._live_next = (audio, at_s, settled, self._turn_no)  # the newest partial wins
             if self._live_running:
                 return  # the running embedding takes it up when done
             self._live_running = True
@@ -169,8 +169,8 @@ class ConversationSession:
                 if job is None:
                     self._live_running = False  # decided under the lock: no partial is left behind
                     return
-            audio, at_s, turn_no = job
-            heard = self.live.measure(audio, at_s)
+            audio, at_s, settled, turn_no = job
+            heard = self.live.measure(audio, at_s, settled)
             with self._lock:
                 if turn_no == self._turn_no:
                     self.live.keep(heard)
@@ -202,13 +202,18 @@ class ConversationSession:
         clock.add(Stage.END_OF_TURN, waited_ms)
         # the wall time between the turn ending and this call (a queue, a thread start) counts too
         lag_ms = (clock.start - pending.ended_wall) * 1000
+        joined = time.perf_counter()
         if self._live_thread is not None:
             self._live_thread.join()  # the embedding under way may be of exactly the final audio
+        waited_live_ms = (time.perf_counter() - joined) * 1000
         live = LiveRetrieval(self.pipeline, self.pipeline.search, list(pending.history))  # this turn's, not the next one's
         query, reused = live.final(pending.audio, pending.ended_s)
         if not reused:
             clock.add(Stage.SPEECH_EMBEDDING, query.embed_ms)
             clock.add(Stage.SEARCH, query.search_ms)
+        elif query.decoded is not None:
+            # read in the closing pause: the turn waited only for what of it outlasted the pause
+            clock.add(Stage.QUESTION_TEXT, waited_live_ms)
         agreement = live.agreement(query, reused, pending.speech_end_s)
         yield TurnEvent(EventKind.HEARD, query.reading)
         yield TurnEvent(EventKind.PASSAGES, query.passages)
@@ -216,7 +221,7 @@ class ConversationSession:
         if self.pipeline.question_text == "decoder" and query.states is not None:
             # as a push-to-talk turn: after the live passages, Whisper's decoder on the states kept
             question, passages = yield from self.pipeline.decoder_question(
-                query.states, len(pending.audio) / SAMPLE_RATE, question, passages, clock)
+                query.states, len(pending.audio) / SAMPLE_RATE, question, passages, clock, decoded=query.decoded)
         self.status = Status.THINKING
         answer: list[str] = []
         held: list[tuple[int, np.ndarray]] = []  # sentences read aloud, not yet handed out

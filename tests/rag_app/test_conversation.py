@@ -89,6 +89,10 @@ def test_a_pause_ends_the_turn_and_a_short_gap_does_not(question):
     partials = of(events, EventType.PARTIAL)
     assert len(partials) >= (2 * len(question) / SAMPLE_RATE) // OPTIONS.live_every_s - 1
     assert np.array_equal(partials[-1].audio, ended.audio)
+    # "settled": the tail after the last speech is complete, so the audio is the turn's unless speech
+    # resumes (work on it may start in the closing pause); the last partial is one
+    assert partials[-1].settled
+    assert all(np.array_equal(p.audio, ended.audio) for p in partials if p.settled and p.at_s > ended.speech_end_s)
 
 
 def test_silence_and_a_click_start_no_turn():

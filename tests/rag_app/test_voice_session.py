@@ -288,3 +288,49 @@ def test_with_seal_search_decoder_the_live_passages_give_way_to_those_for_the_de
     assert len(shown) == 2
     assert "Everest" in shown[0][0].text and "Amazon" in shown[-1][0].text
     assert session.turns[-1].heard == "which is the longest river in south america"
+
+
+class _TimingDecoder:
+    """Whisper's decoder stand-in: "reads" the clip's length, so a test can tell which audio it read."""
+
+    def __init__(self):
+        self.calls: list[float] = []
+
+    def decode_states(self, states, seconds: float) -> str:
+        self.calls.append(seconds)
+        return f"heard {seconds:.2f} seconds"
+
+
+def test_the_question_is_read_in_the_closing_pause_not_after_it(seal, knowledge_base, spoken):
+    """With question_text="decoder", the decoder reads the settled audio while the pause runs: the
+    turn then starts with the question read (one decoder call, of exactly the turn's audio)."""
+    decoder = _TimingDecoder()
+    pipeline = Pipeline(seal, knowledge_base, _EchoLLM(), None, decoder, reply_sentences=0, question_text="decoder")
+    session = ConversationSession(pipeline, SileroFrames(), OPTIONS, None)
+    feed(session, np.concatenate([silence(0.5), spoken["mountain"], silence(OPTIONS.pause_s + 0.3)]), real_time=True)
+    assert decoder.calls, "nothing was read during the pause"
+    read_in_pause = len(decoder.calls)
+    answer(session)
+    record = session.turns[-1]
+    assert len(decoder.calls) == read_in_pause  # not read again after the turn ended
+    seconds = record.heard.split()[1]
+    assert record.heard == f"heard {seconds} seconds" and record.agreement.reused
+    assert float(seconds) == pytest.approx(decoder.calls[-1], abs=0.006)
+    assert Stage.QUESTION_TEXT in record.trace.stages_ms  # what of the reading outlasted the pause
+
+
+def test_speech_after_a_settled_partial_is_read_with_the_rest_of_the_turn(seal, knowledge_base, spoken):
+    """A pause longer than the tail but shorter than the turn's end: the early reading (of the first
+    half) is dropped, and the turn's question is the reading of its whole audio."""
+    decoder = _TimingDecoder()
+    pipeline = Pipeline(seal, knowledge_base, _EchoLLM(), None, decoder, reply_sentences=0, question_text="decoder")
+    session = ConversationSession(pipeline, SileroFrames(), OPTIONS, None)
+    first = spoken["mountain"][: int(np.flatnonzero(np.abs(spoken["mountain"]) > 0.01)[-1]) + 1]  # espeak pads with silence
+    gap = silence((OPTIONS.tail_s + OPTIONS.pause_s) / 2)  # the audio settles, then speech resumes
+    feed(session, np.concatenate([silence(0.5), first, gap, spoken["river"], silence(OPTIONS.pause_s + 0.3)]),
+         real_time=True)
+    answer(session)
+    record = session.turns[-1]
+    assert len(session.turns) == 1 and len(decoder.calls) >= 2  # the half read in the gap, then the whole
+    whole = float(record.heard.split()[1])
+    assert whole == pytest.approx(max(decoder.calls), abs=0.006) and whole > (len(first) + len(gap)) / SAMPLE_RATE
