@@ -61,5 +61,5 @@ def test_the_llm_reads_the_cut_passage_and_the_sources_stay_whole():
     shown = [e.data for e in pipeline.answer(text="who owns the encore hotel in las vegas?", mode="text")
              if e.kind == "passages"]
     assert shown[0][0].text == LONG
-    system = llm.messages[0]["content"]
-    assert "owned by Wynn Resorts." in system and "XS" not in system
+    read = llm.messages[-1]["content"]  # the passages come with the question
+    assert "owned by Wynn Resorts." in read and "XS" not in read
