@@ -41,6 +41,12 @@ def speak(text: str, path: Path, voice: str = "en-us", rate: int = 150) -> Path:
     return path
 
 
+def asked(messages: list[dict[str, str]]) -> str:
+    """The question in a prompt built by rag_app.prompt (it ends the last message, after the passages):
+    what a stand-in LLM that repeats its question gives back."""
+    return messages[-1]["content"].rsplit("Question: ", 1)[-1]
+
+
 def load_16k(path: Path) -> np.ndarray:
     """Mono float32 at 16 kHz, resampled with faster-whisper's PyAV decoder (test-only)."""
     from faster_whisper import decode_audio

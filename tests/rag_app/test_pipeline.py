@@ -19,6 +19,7 @@ from rag_app.model_store import load_seal_model, resolve_model_dir
 from rag_app.pipeline import Pipeline
 from rag_app.vad import NoSpeechError, SileroVAD
 from seal_model.voices import synthesize
+from tests.conftest import asked
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_QUESTIONS = [json.loads(line) for line in open(ROOT / "knowledge_base" / "sample_questions.jsonl")]
@@ -209,7 +210,7 @@ def test_question_text_decoder_gives_the_llm_whispers_words_from_seals_encoder_s
         name = "echo"
 
         def stream(self, messages, max_new_tokens=256):
-            yield messages[-1]["content"]
+            yield asked(messages)
 
         def health(self):
             return "echo"
@@ -245,7 +246,7 @@ class _EchoLLM:  # repeats the question it was given
     name = "echo"
 
     def stream(self, messages, max_new_tokens=256):
-        yield messages[-1]["content"]
+        yield asked(messages)
 
     def health(self):
         return "echo"

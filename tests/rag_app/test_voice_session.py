@@ -17,7 +17,7 @@ from rag_app.pipeline import Pipeline
 from rag_app.trace import EventKind, Stage
 from rag_app.vad import SileroFrames
 from rag_app.voice_session import ConversationSession, Status, UpdateKind
-from tests.conftest import TINY_PASSAGES, load_16k, speak
+from tests.conftest import TINY_PASSAGES, asked, load_16k, speak
 
 CHUNK = SAMPLE_RATE // 10
 OPTIONS = TurnOptions()
@@ -241,7 +241,7 @@ class _EchoLLM:
     name = "echo"
 
     def stream(self, messages, max_new_tokens=256):
-        yield messages[-1]["content"]
+        yield asked(messages)
 
     def health(self) -> str:
         return "up"
