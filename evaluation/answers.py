@@ -187,12 +187,18 @@ def evaluate_answers(eval_set: EvalSet, pipeline: Pipeline, modes: tuple[str, ..
                     f"{m} accuracy {summarise(results[m])['accuracy']:.3f}" for m in modes))
     finally:
         index.close()
-    report = AnswerReport(eval_set.folder.name, getattr(pipeline.llm, "name", "none"), without_gold)
-    for mode in modes:
-        report.overall[mode] = summarise(results[mode])
-        for name, value in scores_by_group(results[mode], summarise).items():
+    return build_report(eval_set.folder.name, getattr(pipeline.llm, "name", "none"), without_gold,
+                        {mode: results[mode] for mode in modes})
+
+
+def build_report(set_name: str, llm: str, without_gold: bool, results: dict[str, list[AnswerResult]]) -> AnswerReport:
+    """The report of per-mode results: overall, per voice and condition, and every turn."""
+    report = AnswerReport(set_name, llm, without_gold)
+    for mode, rows in results.items():
+        report.overall[mode] = summarise(rows)
+        for name, value in scores_by_group(rows, summarise).items():
             report.by_group.setdefault(name, {})[mode] = value
-        report.results += [vars(r) for r in results[mode]]
+        report.results += [vars(r) for r in rows]
     return report
 
 

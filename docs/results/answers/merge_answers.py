@@ -8,8 +8,7 @@ import json
 import sys
 from collections import defaultdict
 
-from evaluation.answers import AnswerReport, AnswerResult, format_answers, summarise
-from evaluation.evaluate import scores_by_group
+from evaluation.answers import AnswerResult, build_report, format_answers
 
 out, parts = sys.argv[1], [json.load(open(p)) for p in sys.argv[2:]]
 if len({(p["llm"], p["without_gold"]) for p in parts}) != 1:
@@ -22,12 +21,7 @@ for part in parts:
             sys.exit(f"{row['query_id']} ({row['mode']}) is in two parts: they must be disjoint")
         seen.add((row["query_id"], row["mode"]))
         by_mode[row["mode"]].append(AnswerResult(**row))
-report = AnswerReport(parts[0]["set_name"].split("-61-")[0], parts[0]["llm"], parts[0]["without_gold"])
-for mode, results in by_mode.items():
-    report.overall[mode] = summarise(results)
-    for name, value in scores_by_group(results, summarise).items():
-        report.by_group.setdefault(name, {})[mode] = value
-    report.results += [vars(r) for r in results]
+report = build_report(parts[0]["set_name"].split("-61-")[0], parts[0]["llm"], parts[0]["without_gold"], by_mode)
 print(format_answers(report))
 with open(out, "w") as fh:
     json.dump(dataclasses.asdict(report), fh, indent=2)
