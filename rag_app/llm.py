@@ -18,7 +18,6 @@ import torch
 from rag_app.prompt_cache import PromptCache
 from rag_app.protocols import Message
 from rag_app.repeats import repeating_tokens
-from rag_app.shortlist import install_shortlist_head
 
 
 class LLMError(RuntimeError):
@@ -198,8 +197,6 @@ class LocalLLM:
         # One generation at a time: the model is shared by every user of the app.
         self._lock = threading.Lock()
         self._prompt_cache = PromptCache()  # the shared start of consecutive prompts is read once
-        # float32 on a CPU: the output layer's float16 shortlist, same greedy tokens (rag_app.shortlist)
-        self._exact_argmax = install_shortlist_head(model)
 
     def health(self) -> str:
         return f"embedded {self.name} on {self.model.device}, {str(getattr(self.model, 'dtype', '')).removeprefix('torch.')}"
@@ -219,8 +216,7 @@ class LocalLLM:
         failures: list[BaseException] = []
         sequences: list[torch.Tensor] = []
         kwargs = dict(**inputs, streamer=streamer, max_new_tokens=max_new_tokens, do_sample=False,
-                      logits_processor=LogitsProcessorList([NoRepeatInAnswer(6, inputs["input_ids"].shape[-1])]
-                                                           + ([self._exact_argmax] if self._exact_argmax else [])),
+                      logits_processor=LogitsProcessorList([NoRepeatInAnswer(6, inputs["input_ids"].shape[-1])]),
                       stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop)]))
 
         def work() -> None:

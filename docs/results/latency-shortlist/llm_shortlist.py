@@ -3,7 +3,7 @@
 them), greedy, the two alternated per prompt; prints token agreement, fallbacks, time to the first
 token and per generated token.
 
-  python docs/results/latency-shortlist/llm_shortlist.py [PROMPTS] [THREADS]
+  python docs/results/latency-shortlist/llm_shortlist.py [PROMPTS] [THREADS]   (on commit fe712f6: the head was taken out after)
 """
 from __future__ import annotations
 
