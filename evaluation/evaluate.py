@@ -229,11 +229,7 @@ def evaluate(
 
     report = EvalReport(eval_set.folder.name, len(eval_set.passages), str(seal.device), reused_transcripts=reused)
     for mode in modes:
-        report.overall[mode] = metrics(results[mode])
-        report.latency[mode] = percentiles([r.embed_ms for r in results[mode]])
-        report.ranks[mode] = {r.query_id: gold_rank(r) for r in results[mode]}
-        for name, value in scores_by_group(results[mode], metrics).items():
-            report.by_group.setdefault(name, {})[mode] = value
+        record_mode(report, mode, results[mode])
         if mode in ("asr", "reading", "decoder"):
             errors = [word_errors(q.text, r.transcript) for q, r in zip(queries, results[mode]) if q.text]
             report.wer[mode] = sum(e for e, _ in errors) / max(sum(n for _, n in errors), 1)
@@ -242,6 +238,15 @@ def evaluate(
             {"query": r.query_id, "transcript": r.transcript} for r in results["asr"][:10]
         ]
     return report
+
+
+def record_mode(report: EvalReport, mode: str, results: list[QueryResult]) -> None:
+    """One mode's figures in the report: overall, per group, latency and each query's gold rank."""
+    report.overall[mode] = metrics(results)
+    report.latency[mode] = percentiles([r.embed_ms for r in results])
+    report.ranks[mode] = {r.query_id: gold_rank(r) for r in results}
+    for name, value in scores_by_group(results, metrics).items():
+        report.by_group.setdefault(name, {})[mode] = value
 
 
 def format_report(report: EvalReport) -> str:

@@ -14,13 +14,14 @@ decoder's words and their stock-MiniLM vector (the decoder's loop/empty fallback
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from evaluation.evaluate import QueryResult, gold_rank, metrics, query_group, scores_by_group
+from evaluation.evaluate import EvalReport, QueryResult, query_group, record_mode
 
 
 def collect(set_dir: str, limit: int, out: str, threads: int) -> None:
@@ -78,22 +79,19 @@ def score(set_dir: str, saved: str, weights: list[float], json_out: str | None =
     queries = {q.id: q for q in eval_set.queries}
     rules = {"seal": seal, "decoder": decoder}
     rules.update({f"fused w={w:g}": fuse(seal, decoder, w) for w in weights})
-    report = {"overall": {}, "by_group": {}, "ranks": {}}
+    report = EvalReport(eval_set.folder.name, len(index.ids), "cpu")
     for name, vectors in rules.items():
         ranked = index.search(vectors)
-        results = [QueryResult(i, name, r, queries[i].gold, query_group(queries[i]), 0.0) for i, r in zip(ids, ranked)]
-        report["overall"][name] = metrics(results)
-        report["ranks"][name] = {r.query_id: gold_rank(r) for r in results}
-        for group, value in scores_by_group(results, metrics).items():
-            report["by_group"].setdefault(group, {})[name] = value
+        record_mode(report, name, [QueryResult(i, name, r, queries[i].gold, query_group(queries[i]), 0.0)
+                                   for i, r in zip(ids, ranked)])
     names = list(rules)
     print(f"{'Top-1 (n)':<28}" + "".join(f"{n:>14}" for n in names))
-    for group, by in [("overall", report["overall"])] + sorted(report["by_group"].items()):
+    for group, by in [("overall", report.overall)] + sorted(report.by_group.items()):
         count = next(iter(by.values()))["n"]
         print(f"{group + f' ({count})':<28}" + "".join(f"{by[n]['top1']:>14.3f}" for n in names))
-    print("Top-10 " + ", ".join(f"{n} {report['overall'][n]['top10']:.3f}" for n in names))
+    print("Top-10 " + ", ".join(f"{n} {report.overall[n]['top10']:.3f}" for n in names))
     if json_out:
-        Path(json_out).write_text(json.dumps(report, indent=1))
+        Path(json_out).write_text(json.dumps(dataclasses.asdict(report), indent=1))
 
 
 if __name__ == "__main__":
