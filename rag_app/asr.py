@@ -15,6 +15,35 @@ from rag_app.repeats import loops, repeating_tokens
 from rag_app.shortlist import HalfShortlist
 from seal_model.audio import SAMPLE_RATE
 
+# Whisper's decoder on SEAL's trimmed states sometimes stops after a word or two ("What" for a 3 s
+# question; babble at 10 dB did it): a reading far under the words a clip that long holds is that,
+# not the question. People ask at ~2-3 words a second. 1.0 was chosen on 1,016 tuning clips reported
+# nowhere (0.5-1.5 within 0.002 of each other, the smaller taken; docs/results/ood-generalisation, stop 32).
+MIN_WORDS_PER_SECOND = 1.0
+
+# A period after these ends no sentence: titles and short forms inside names ("Mr. Bean",
+# "St. Helens", "Jr."); single letters and dotted forms ("Charles D. Smith", "U.S.") are caught apart.
+_NOT_AN_END = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "mt", "ft", "gen", "col", "lt", "sgt", "capt", "prof",
+               "rev", "vs", "no", "inc", "co", "ltd", "ave", "vol", "gov", "sen", "rep", "pres"}
+_SENTENCE_END = re.compile(r"[.?!]\s+")
+
+
+def first_sentence(text: str) -> str:
+    """The text up to its first sentence end (the question; what the decoder runs on to is not)."""
+    for end in _SENTENCE_END.finditer(text):
+        if text[end.start()] == ".":
+            word = re.search(r"[\w.]*$", text[:end.start()]).group(0).lower()
+            if len(word) == 1 or "." in word or word in _NOT_AN_END:
+                continue
+        return text[:end.start() + 1]
+    return text
+
+
+def usable_reading(text: str, seconds: float) -> bool:
+    """Whether the decoder's reading can stand for the question: not looping, not cut short."""
+    words = len(re.findall(r"[\w']+", text))
+    return words > 0 and words >= MIN_WORDS_PER_SECOND * seconds and not loops(text)
+
 
 class WhisperTranscriber:
     def __init__(self, whisper_dir: str | Path, device: torch.device | str = "cpu", language: str = "en",
@@ -39,11 +68,11 @@ class WhisperTranscriber:
         encoder pass). Whisper was trained on padded input and, given only the speech, often
         repeats itself or runs on: the token budget follows the clip's length (3.5 a second is
         fast speech), no 3-gram may repeat, and only the first sentence is kept (a question). A looping
-        result comes back empty ("" = nothing usable: the caller keeps SEAL's reading)."""
+        or cut-short result comes back empty ("" = nothing usable: the caller keeps SEAL's reading)."""
         tokens = self.greedy_tokens(states[None].to(self.model.device, self.model.dtype), int(3.5 * seconds) + 8)
         text = self.processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
-        first = re.split(r"(?<=[.?!])\s+", text)[0] if text else ""
-        return "" if loops(first) else first
+        first = first_sentence(text)
+        return first if usable_reading(first, seconds) else ""
 
     @torch.inference_mode()
     def greedy_tokens(self, encoder_states: torch.Tensor, max_new_tokens: int) -> list[int]:
