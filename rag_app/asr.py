@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from rag_app.repeats import loops, repeating_tokens
+from rag_app.sentences import first_sentence
 from rag_app.shortlist import HalfShortlist
 from seal_model.audio import SAMPLE_RATE
 
@@ -20,24 +21,6 @@ from seal_model.audio import SAMPLE_RATE
 # not the question. People ask at ~2-3 words a second. 1.0 was chosen on 1,016 tuning clips reported
 # nowhere (0.5-1.5 within 0.002 of each other, the smaller taken; docs/results/ood-generalisation, stop 32).
 MIN_WORDS_PER_SECOND = 1.0
-
-# A period after these ends no sentence: titles and short forms inside names ("Mr. Bean",
-# "St. Helens", "Jr."); single letters and dotted forms ("Charles D. Smith", "U.S.") are caught apart.
-_NOT_AN_END = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "mt", "ft", "gen", "col", "lt", "sgt", "capt", "prof",
-               "rev", "vs", "no", "inc", "co", "ltd", "ave", "vol", "gov", "sen", "rep", "pres"}
-_SENTENCE_END = re.compile(r"[.?!]\s+")
-
-
-def first_sentence(text: str) -> str:
-    """The text up to its first sentence end (the question; what the decoder runs on to is not)."""
-    for end in _SENTENCE_END.finditer(text):
-        if text[end.start()] == ".":
-            word = re.search(r"[\w.]*$", text[:end.start()]).group(0).lower()
-            if len(word) == 1 or "." in word or word in _NOT_AN_END:
-                continue
-        return text[:end.start() + 1]
-    return text
-
 
 def usable_reading(text: str, seconds: float) -> bool:
     """Whether the decoder's reading can stand for the question: not looping, not cut short."""

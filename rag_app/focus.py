@@ -11,18 +11,10 @@ stay the whole passages.
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Sequence
 
 from knowledge_base.store import Passage
-
-# A sentence ends at . ! or ? followed by a space and a capital, digit, quote or bracket.
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
-
-
-def sentences(text: str) -> list[str]:
-    return [s for s in _SENTENCE_END.split(text.strip()) if s]
-
+from rag_app.sentences import sentences
 
 def cut(text: str, max_chars: int) -> str:
     """`text`'s first whole sentences within `max_chars` (0: all of it); a first sentence longer

@@ -47,13 +47,3 @@ def test_a_reading_cut_short_or_looping_is_not_used_as_the_question():
     assert not usable_reading("—", 2.0) and not usable_reading("", 2.0)
     assert not usable_reading("What What What what What What", 3.0)
 
-
-def test_the_question_is_kept_whole_through_titles_initials_and_dotted_names():
-    from rag_app.asr import first_sentence
-
-    assert first_sentence("What's the name of Mr. Bean's car? What's the name") == "What's the name of Mr. Bean's car?"
-    assert first_sentence("In what year did Charles D. Smith die? In what") == "In what year did Charles D. Smith die?"
-    assert first_sentence("Who won the U.S. Open in 2012. Who won") == "Who won the U.S. Open in 2012."
-    assert first_sentence("What rock does the Rhine flow around near St. Goar?") == "What rock does the Rhine flow around near St. Goar?"
-    assert first_sentence("Who sang it! Who sang") == "Who sang it!"
-    assert first_sentence("who played andy in toy story") == "who played andy in toy story"
