@@ -22,6 +22,7 @@ from seal_model.audio import SAMPLE_RATE
 # nowhere (0.5-1.5 within 0.002 of each other, the smaller taken; docs/results/ood-generalisation, stop 32).
 MIN_WORDS_PER_SECOND = 1.0
 
+
 def usable_reading(text: str, seconds: float) -> bool:
     """Whether the decoder's reading can stand for the question: not looping, not cut short."""
     words = len(re.findall(r"[\w']+", text))
@@ -42,7 +43,8 @@ class WhisperTranscriber:
         self.prompt = [self.model.generation_config.decoder_start_token_id] + [
             token for _, token in self.processor.get_decoder_prompt_ids(**self.generate_kwargs)]
         weight = self.model.proj_out.weight
-        # the same greedy tokens as the float32 output layer, for a quarter of its memory reads (shortlist.py)
+        # the same greedy tokens as the float32 output layer, for half its memory reads per token and
+        # a 53 MB float16 copy (rag_app.shortlist)
         self.output_argmax = HalfShortlist(weight) if HalfShortlist.supported(weight) else None
 
     @torch.inference_mode()

@@ -16,6 +16,7 @@ from typing import Sequence
 from knowledge_base.store import Passage
 from rag_app.sentences import sentences
 
+
 def cut(text: str, max_chars: int) -> str:
     """`text`'s first whole sentences within `max_chars` (0: all of it); a first sentence longer
     than that is cut at the last word boundary that fits."""

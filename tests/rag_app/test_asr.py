@@ -46,4 +46,3 @@ def test_a_reading_cut_short_or_looping_is_not_used_as_the_question():
     assert not usable_reading("What", 3.0)  # the decoder stopped after one word of a 3 s question
     assert not usable_reading("—", 2.0) and not usable_reading("", 2.0)
     assert not usable_reading("What What What what What What", 3.0)
-

@@ -1,4 +1,4 @@
-"""Sentence ends (rag_app.sentences): not inside a name, not before a lower-case word."""
+"""Sentence ends (rag_app.sentences): not inside a name."""
 from __future__ import annotations
 
 from rag_app.sentences import first_sentence, sentences

@@ -43,4 +43,3 @@ def test_only_float32_weights_on_a_cpu_use_it():
     assert HalfShortlist.supported(torch.zeros(4, 4))
     assert not HalfShortlist.supported(torch.zeros(4, 4, dtype=torch.bfloat16))
     assert not HalfShortlist.supported(torch.full((4, 4), 1e5))  # beyond float16's range
-
