@@ -47,6 +47,18 @@ def asked(messages: list[dict[str, str]]) -> str:
     return messages[-1]["content"].rsplit("Question: ", 1)[-1]
 
 
+class EchoLLM:
+    """A stand-in LLM that answers with the question it was asked (what a test can check arrived)."""
+
+    name = "echo"
+
+    def stream(self, messages, max_new_tokens=256):
+        yield asked(messages)
+
+    def health(self) -> str:
+        return "echo"
+
+
 def load_16k(path: Path) -> np.ndarray:
     """Mono float32 at 16 kHz, resampled with faster-whisper's PyAV decoder (test-only)."""
     from faster_whisper import decode_audio

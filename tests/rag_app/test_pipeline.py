@@ -19,7 +19,7 @@ from rag_app.model_store import load_seal_model, resolve_model_dir
 from rag_app.pipeline import Pipeline
 from rag_app.vad import NoSpeechError, SileroVAD
 from seal_model.voices import synthesize
-from tests.conftest import asked
+from tests.conftest import EchoLLM
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_QUESTIONS = [json.loads(line) for line in open(ROOT / "knowledge_base" / "sample_questions.jsonl")]
@@ -206,19 +206,10 @@ def test_question_text_decoder_gives_the_llm_whispers_words_from_seals_encoder_s
     pass); the LLM gets those words, the retrieval is SEAL's, and the decoding is a timed stage."""
     from rag_app.asr import WhisperTranscriber
 
-    class _Echo:  # the LLM repeats the question it was given
-        name = "echo"
-
-        def stream(self, messages, max_new_tokens=256):
-            yield asked(messages)
-
-        def health(self):
-            return "echo"
-
     question = SAMPLE_QUESTIONS[0]["question"]
     audio = synthesize("piper:joe", question)
     transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"))
-    pipeline = Pipeline(seal, sample_kb, _Echo(), vad, transcriber, top_k=3, question_text="decoder")
+    pipeline = Pipeline(seal, sample_kb, EchoLLM(), vad, transcriber, top_k=3, question_text="decoder")
     events = _run(pipeline, audio=_wav(audio), mode="seal")
     from evaluation.evaluate import word_errors
 
@@ -242,16 +233,6 @@ class _Decoder:
         return self.text
 
 
-class _EchoLLM:  # repeats the question it was given
-    name = "echo"
-
-    def stream(self, messages, max_new_tokens=256):
-        yield asked(messages)
-
-    def health(self):
-        return "echo"
-
-
 def _events(pipeline: Pipeline, **kwargs) -> list:
     return [(event.kind, event.data) for event in pipeline.answer(**kwargs)]
 
@@ -268,7 +249,7 @@ def test_seal_search_decoder_replaces_seals_passages_with_those_for_the_decoders
     their passages replace SEAL's for the LLM (and the UI, which shows the last ones); with "speech"
     SEAL's stay. The decoder here "hears" another sample question, so the two searches disagree."""
     other = SAMPLE_QUESTIONS[1]  # Shawshank, not the FBI question the clip asks
-    pipeline = Pipeline(seal, sample_kb, _EchoLLM(), vad, _Decoder(other["question"]), top_k=3,
+    pipeline = Pipeline(seal, sample_kb, EchoLLM(), vad, _Decoder(other["question"]), top_k=3,
                         question_text="decoder", seal_search=seal_search)
     events = _events(pipeline, audio=first_question_wav, mode="seal")
     shown = [data for kind, data in events if kind == "passages"]
@@ -291,7 +272,7 @@ def test_a_looping_decoder_leaves_seals_reading_and_passages(seal, sample_kb, va
     looping = "What What What what What What"
     assert loops(looping) and not loops("Who sang Bye Bye Bye?") and not loops("")
     # WhisperTranscriber.decode_states returns "" for such a text: nothing usable
-    pipeline = Pipeline(seal, sample_kb, _EchoLLM(), vad, _Decoder(""), top_k=3, question_text="decoder",
+    pipeline = Pipeline(seal, sample_kb, EchoLLM(), vad, _Decoder(""), top_k=3, question_text="decoder",
                         seal_search="decoder")
     events = _events(pipeline, audio=first_question_wav, mode="seal")
     heard = [data for kind, data in events if kind == "heard"]
@@ -307,7 +288,7 @@ def test_a_weak_best_match_abstains_without_asking_the_llm(seal, sample_kb):
     from rag_app.trace import EventKind, StageClock, Trace
 
     covered = SAMPLE_QUESTIONS[1]["question"]
-    pipeline = Pipeline(seal, sample_kb, _EchoLLM(), abstain_below=0.3)
+    pipeline = Pipeline(seal, sample_kb, EchoLLM(), abstain_below=0.3)
     off_topic = _events(pipeline, text="how many grams of flour go into a sourdough starter?", mode="text")
     best = max(p.score for p in dict(off_topic)[EventKind.PASSAGES])
     assert best < 0.3, best  # the sample KB (Wikipedia, no baking) has nothing close
@@ -317,7 +298,7 @@ def test_a_weak_best_match_abstains_without_asking_the_llm(seal, sample_kb):
     weak = dict(off_topic)[EventKind.PASSAGES]
     speech_found = pipeline.generate("flour?", weak, None, StageClock(Trace("seal")), gate=False)
     assert [e.data for e in speech_found if e.kind is EventKind.TOKEN] != [ABSTENTION]  # SEAL's vector: another scale
-    assert Pipeline(seal, sample_kb, _EchoLLM(), abstain_below=-1).abstain_below == 0.45  # auto, for MiniLM
-    off = Pipeline(seal, sample_kb, _EchoLLM())  # 0: the LLM always answers
+    assert Pipeline(seal, sample_kb, EchoLLM(), abstain_below=-1).abstain_below == 0.45  # auto, for MiniLM
+    off = Pipeline(seal, sample_kb, EchoLLM())  # 0: the LLM always answers
     assert [d for k, d in _events(off, text="how many grams of flour go into a sourdough starter?", mode="text")
             if k is EventKind.TOKEN] != [ABSTENTION]

@@ -17,7 +17,7 @@ from rag_app.pipeline import Pipeline
 from rag_app.trace import EventKind, Stage
 from rag_app.vad import SileroFrames
 from rag_app.voice_session import ConversationSession, Status, UpdateKind
-from tests.conftest import TINY_PASSAGES, asked, load_16k, speak
+from tests.conftest import TINY_PASSAGES, EchoLLM, load_16k, speak
 
 CHUNK = SAMPLE_RATE // 10
 OPTIONS = TurnOptions()
@@ -235,18 +235,6 @@ def test_a_barge_in_drops_the_answer_queued_behind_the_reply(seal, knowledge_bas
     assert [t.interrupted for t in session.turns] == [True, False]
 
 
-class _EchoLLM:
-    """Repeats the question it was given (the last message), so a test sees what the LLM read."""
-
-    name = "echo"
-
-    def stream(self, messages, max_new_tokens=256):
-        yield asked(messages)
-
-    def health(self) -> str:
-        return "up"
-
-
 def test_with_question_text_decoder_the_llm_reads_whispers_words_from_the_live_embeddings_states(
         settings, seal, knowledge_base, spoken):
     """A conversation turn does what a push-to-talk turn does with question_text="decoder": the
@@ -257,7 +245,7 @@ def test_with_question_text_decoder_the_llm_reads_whispers_words_from_the_live_e
     from rag_app.model_store import resolve_model_dir
 
     transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"))
-    pipeline = Pipeline(seal, knowledge_base, _EchoLLM(), None, transcriber, reply_sentences=0, question_text="decoder")
+    pipeline = Pipeline(seal, knowledge_base, EchoLLM(), None, transcriber, reply_sentences=0, question_text="decoder")
     session = ConversationSession(pipeline, SileroFrames(), OPTIONS, None)
     feed(session, np.concatenate([silence(0.5), spoken["mountain"], silence(OPTIONS.pause_s + 0.3)]), real_time=True)
     events = answer(session)
@@ -280,7 +268,7 @@ def test_with_seal_search_decoder_the_live_passages_give_way_to_those_for_the_de
         def decode_states(self, states, seconds: float) -> str:
             return "which is the longest river in south america"
 
-    pipeline = Pipeline(seal, knowledge_base, _EchoLLM(), None, _Decoder(), reply_sentences=0,
+    pipeline = Pipeline(seal, knowledge_base, EchoLLM(), None, _Decoder(), reply_sentences=0,
                         question_text="decoder", seal_search="decoder")
     session = ConversationSession(pipeline, SileroFrames(), OPTIONS, None)
     feed(session, np.concatenate([silence(0.5), spoken["mountain"], silence(OPTIONS.pause_s + 0.3)]), real_time=True)
@@ -305,7 +293,7 @@ def test_the_question_is_read_in_the_closing_pause_not_after_it(seal, knowledge_
     """With question_text="decoder", the decoder reads the settled audio while the pause runs: the
     turn then starts with the question read (one decoder call, of exactly the turn's audio)."""
     decoder = _TimingDecoder()
-    pipeline = Pipeline(seal, knowledge_base, _EchoLLM(), None, decoder, reply_sentences=0, question_text="decoder")
+    pipeline = Pipeline(seal, knowledge_base, EchoLLM(), None, decoder, reply_sentences=0, question_text="decoder")
     session = ConversationSession(pipeline, SileroFrames(), OPTIONS, None)
     feed(session, np.concatenate([silence(0.5), spoken["mountain"], silence(OPTIONS.pause_s + 0.3)]), real_time=True)
     assert decoder.calls, "nothing was read during the pause"
@@ -323,7 +311,7 @@ def test_speech_after_a_settled_partial_is_read_with_the_rest_of_the_turn(seal, 
     """A pause longer than the tail but shorter than the turn's end: the early reading (of the first
     half) is dropped, and the turn's question is the reading of its whole audio."""
     decoder = _TimingDecoder()
-    pipeline = Pipeline(seal, knowledge_base, _EchoLLM(), None, decoder, reply_sentences=0, question_text="decoder")
+    pipeline = Pipeline(seal, knowledge_base, EchoLLM(), None, decoder, reply_sentences=0, question_text="decoder")
     session = ConversationSession(pipeline, SileroFrames(), OPTIONS, None)
     first = spoken["mountain"][: int(np.flatnonzero(np.abs(spoken["mountain"]) > 0.01)[-1]) + 1]  # espeak pads with silence
     gap = silence((OPTIONS.tail_s + OPTIONS.pause_s) / 2)  # the audio settles, then speech resumes
