@@ -1,4 +1,4 @@
-"""Whisper's decoder on SEAL's states: the float32 output layer vs the int8 shortlist with the
+"""Whisper's decoder on SEAL's states: the float32 output layer vs the float16 shortlist with the
 float32 check (rag_app/shortlist.py). Same clips, same states, the two loops alternated per clip so
 machine noise hits both; prints token agreement, the shortlist's fallback rate and decoder time.
 
@@ -27,7 +27,7 @@ def main(set_dir: str, limit: int, threads: int) -> None:
     asr = side.transcriber
     shortlist = asr.output_argmax
     if shortlist is None:
-        sys.exit("no int8 shortlist on this machine (needs a float32 Whisper on an x86 CPU)")
+        sys.exit("no float16 shortlist here (it needs Whisper in float32 on a CPU)")
     times = {"float32": [], "shortlist": []}
     same, tokens_total = 0, 0
     queries = load_eval_set(set_dir).queries[:limit]
