@@ -13,6 +13,7 @@ import torch
 
 from rag_app.repeats import loops, repeating_tokens
 from rag_app.sentences import first_sentence
+from rag_app.settings import DECODER_SILENCE_S
 from rag_app.shortlist import HalfShortlist
 from seal_model.audio import SAMPLE_RATE
 
@@ -31,8 +32,12 @@ def usable_reading(text: str, seconds: float) -> bool:
 
 class WhisperTranscriber:
     def __init__(self, whisper_dir: str | Path, device: torch.device | str = "cpu", language: str = "en",
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, silence_s: float = DECODER_SILENCE_S):
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+        # seconds of silence the encoder pass whose states `decode_states` reads should append
+        # (SealModel.embed_read_and_encode; see DECODER_SILENCE_S)
+        self.silence_s = silence_s
 
         self.processor = WhisperProcessor.from_pretrained(whisper_dir)
         self.model = WhisperForConditionalGeneration.from_pretrained(whisper_dir, dtype=dtype).to(device).eval()

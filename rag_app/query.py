@@ -53,8 +53,10 @@ class QuerySide:
         return vectors[0], readings[0]
 
     def hear(self, audio: np.ndarray) -> tuple[np.ndarray, str, Any]:
-        """SEAL as `embed_speech`, plus the clip's Whisper encoder states for `decode_question`."""
-        vectors, readings, states = self.seal.embed_read_and_encode([audio])
+        """SEAL as `embed_speech`, plus the clip's Whisper encoder states for `decode_question`
+        (followed by the silence the transcriber's decoder reads best after the speech)."""
+        silence_s = getattr(self.transcriber, "silence_s", 0.0)
+        vectors, readings, states = self.seal.embed_read_and_encode([audio], silence_s=silence_s)
         return vectors[0], readings[0], states[0]
 
     def decode_question(self, states: Any, seconds: float) -> str:

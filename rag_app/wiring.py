@@ -29,7 +29,8 @@ def make_transcriber(settings: Settings):
     from rag_app.model_store import resolve_model_dir
 
     device, dtype = generation_device(settings)
-    return WhisperTranscriber(resolve_model_dir(settings, "whisper"), device, dtype=dtype)
+    return WhisperTranscriber(resolve_model_dir(settings, "whisper"), device, dtype=dtype,
+                              silence_s=settings.decoder_silence_s)
 
 
 def generation_device(settings: Settings):

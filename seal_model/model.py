@@ -43,7 +43,8 @@ from torch import nn
 
 from seal_model.batching import length_sorted_batches
 from seal_model.config import SealConfig
-from seal_model.speech_encoder import WhisperSpeechEncoder, key_padding_bias
+from seal_model.audio import SAMPLE_RATE
+from seal_model.speech_encoder import HOP, WhisperSpeechEncoder, frames_after_convs, key_padding_bias
 from seal_model.text_encoder import TextEncoder, masked_mean
 
 def rare_word_pieces(tokenizer, frequent: list[int]) -> list[int]:
@@ -360,14 +361,26 @@ class SealModel(nn.Module):
         return vectors, readings
 
     @torch.inference_mode()
-    def embed_read_and_encode(self, waveforms: list[np.ndarray]) -> tuple[np.ndarray, list[str], list[torch.Tensor]]:
+    def embed_read_and_encode(self, waveforms: list[np.ndarray], silence_s: float = 0.0
+                              ) -> tuple[np.ndarray, list[str], list[torch.Tensor]]:
         """`embed_and_read_speech` plus each clip's Whisper encoder states (T_i, d), unpadded, so
-        Whisper's decoder can transcribe the clip without a second encoder pass."""
+        Whisper's decoder can transcribe the clip without a second encoder pass.
+
+        `silence_s`: seconds of silence appended to each clip before the encoder pass, as Whisper's
+        own 30 s padding does, only shorter: Whisper's decoder reads states followed by some silence
+        far better (rag_app.asr.DECODER_SILENCE_S). The states returned include it; SEAL's vector and
+        reading come from the speech frames only, as in training."""
         if self.speech_encoder is None:
             raise RuntimeError("this model was built without a Whisper encoder (features-only training)")
-        mel, lengths = self.speech_encoder.log_mel(waveforms)
+        tail = np.zeros(round(silence_s * SAMPLE_RATE), dtype=np.float32)
+        mel, lengths = self.speech_encoder.log_mel([np.concatenate([w, tail]) for w in waveforms] if len(tail) else waveforms)
         states, mask = self.speech_encoder(mel, lengths)
-        output = self.speech_forward(states, mask)
+        speech_mask = mask
+        if len(tail):
+            # the frames an unpadded clip would have (log_mel gives at least 2 mel frames)
+            speech = frames_after_convs(torch.tensor([max(len(w), 2 * HOP) // HOP for w in waveforms], device=mask.device))
+            speech_mask = mask * (torch.arange(mask.shape[1], device=mask.device)[None, :] < speech[:, None]).to(mask.dtype)
+        output = self.speech_forward(states, speech_mask)
         per_clip = [row[: int(n)] for row, n in zip(states, mask.sum(dim=1))]
         return output.embedding.float().cpu().numpy(), self.read(output), per_clip
 

@@ -46,3 +46,29 @@ def test_a_reading_cut_short_or_looping_is_not_used_as_the_question():
     assert not usable_reading("What", 3.0)  # the decoder stopped after one word of a 3 s question
     assert not usable_reading("—", 2.0) and not usable_reading("", 2.0)
     assert not usable_reading("What What What what What What", 3.0)
+
+
+def test_silence_after_the_speech_reaches_the_decoder_but_not_seals_vector(settings):
+    """The encoder pass the decoder reads may end in silence (Settings.decoder_silence_s): the states
+    returned hold it, SEAL's vector and reading are those of the speech frames of that same pass
+    (equal to pooling a slice of its states), and a batch does not change a clip's result."""
+    import numpy as np
+
+    from seal_model.speech_encoder import frames_after_convs
+
+    seal = load_seal_model(settings)
+    audio = synthesize("piper:joe", "Who wrote the novel Middlemarch?")
+    short = audio[: len(audio) // 2]
+    trimmed, _, trimmed_states = seal.embed_read_and_encode([audio])
+    vectors, readings, states = seal.embed_read_and_encode([audio, short], silence_s=1.0)
+    assert states[0].shape[0] == trimmed_states[0].shape[0] + 50  # 1 s: 100 mel frames, 50 encoder frames
+    speech = int(frames_after_convs(len(audio) // 160))
+    with torch.inference_mode():
+        sliced = seal.speech_forward(states[0][None, :speech], torch.ones(1, speech))
+    np.testing.assert_allclose(vectors[0], sliced.embedding.float().numpy()[0], atol=1e-5)
+    alone, _, alone_states = seal.embed_read_and_encode([audio], silence_s=1.0)
+    np.testing.assert_allclose(vectors[0], alone[0], atol=1e-5)
+    torch.testing.assert_close(states[0], alone_states[0], atol=1e-4, rtol=1e-4)
+    # the speech frames were encoded with the silence after them: close to the trimmed pass, not equal
+    assert 0.95 < float(vectors[0] @ trimmed[0]) < 1.0
+    assert readings[0]  # SEAL still reads the question
