@@ -368,7 +368,7 @@ class SealModel(nn.Module):
 
         `silence_s`: seconds of silence appended to each clip before the encoder pass, as Whisper's
         own 30 s padding does, only shorter: Whisper's decoder reads states followed by some silence
-        far better (rag_app.asr.DECODER_SILENCE_S). The states returned include it; SEAL's vector and
+        far better (the app's `decoder_silence_s` setting). The states returned include it; SEAL's vector and
         reading come from the speech frames only, as in training."""
         if self.speech_encoder is None:
             raise RuntimeError("this model was built without a Whisper encoder (features-only training)")
