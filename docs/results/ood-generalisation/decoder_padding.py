@@ -5,7 +5,7 @@ padding: the latency win). Whisper was trained on padded input; on `heldout-nq` 
 trimmed states have WER 0.23 where the padded ASR pass has 0.13. Appending PAD seconds of zeros to
 the audio before the one encoder pass is what Whisper's own padding does (zeros, then log-mel),
 only shorter: the encoder costs (clip + PAD) / clip as much. SEAL's vector is then pooled over the
-speech frames of that pass (`speech_frames`).
+speech frames of that pass (`SealModel.embed_read_and_encode(..., silence_s)`).
 
 Per clip and pad it keeps (JSONL, one line per clip, resumable): the decoder's words ("" when a
 turn would not use them), the encoder pass and decoder times, SEAL's vector's gold rank and the
@@ -27,24 +27,13 @@ PADS = (0.0, 0.5, 1.0, 2.0)
 
 
 def speech_frames(seal, audio: np.ndarray, pad_s: float):
-    """SEAL's vector, reading-free, and the encoder states of the speech frames only, from one
-    encoder pass over `audio` followed by `pad_s` seconds of silence. (vector, states, encoder ms)"""
-    import torch
-
-    from seal_model.audio import SAMPLE_RATE
-    from seal_model.speech_encoder import frames_after_convs
-
-    padded = np.concatenate([audio, np.zeros(int(pad_s * SAMPLE_RATE), dtype=np.float32)])
+    """SEAL's vector (speech frames only) and the encoder states, speech and silence, of one encoder
+    pass over `audio` followed by `pad_s` seconds of silence, and that pass's time in ms. (At stop
+    33 this was a slice of the states here; the same pass is now `SealModel.embed_read_and_encode`'s
+    `silence_s`, equal to it to the last bit on the clips checked.)"""
     start = time.perf_counter()
-    with torch.inference_mode():
-        mel, lengths = seal.speech_encoder.log_mel([padded])
-        states, mask = seal.speech_encoder(mel, lengths)
-        speech = int(frames_after_convs(len(audio) // 160))  # Whisper's hop: 160 samples a mel frame
-        speech = min(speech, int(mask.sum()))
-        kept = states[:, :speech]
-        output = seal.speech_forward(kept, torch.ones(1, speech, dtype=mask.dtype))
-    encoder_ms = (time.perf_counter() - start) * 1000
-    return output.embedding.float().numpy()[0], states[0, : int(mask.sum())], encoder_ms
+    vectors, _readings, states = seal.embed_read_and_encode([audio], silence_s=pad_s)
+    return vectors[0], states[0], (time.perf_counter() - start) * 1000
 
 
 def collect(set_dir: str, limit: int, out: str, pads: tuple[float, ...], threads: int, first: int = 0) -> None:
