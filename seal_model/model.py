@@ -44,7 +44,7 @@ from torch import nn
 from seal_model.batching import length_sorted_batches
 from seal_model.config import SealConfig
 from seal_model.audio import SAMPLE_RATE
-from seal_model.speech_encoder import HOP, WhisperSpeechEncoder, frames_after_convs, key_padding_bias
+from seal_model.speech_encoder import WhisperSpeechEncoder, frames_after_convs, key_padding_bias
 from seal_model.text_encoder import TextEncoder, masked_mean
 
 def rare_word_pieces(tokenizer, frequent: list[int]) -> list[int]:
@@ -377,9 +377,9 @@ class SealModel(nn.Module):
         states, mask = self.speech_encoder(mel, lengths)
         speech_mask = mask
         if len(tail):
-            # the frames an unpadded clip would have (log_mel gives at least 2 mel frames)
-            speech = frames_after_convs(torch.tensor([max(len(w), 2 * HOP) // HOP for w in waveforms], device=mask.device))
-            speech_mask = mask * (torch.arange(mask.shape[1], device=mask.device)[None, :] < speech[:, None]).to(mask.dtype)
+            # the frames each clip has without the silence
+            speech = frames_after_convs(torch.tensor([self.speech_encoder.mel_frames(len(w)) for w in waveforms], device=mask.device))
+            speech_mask = (torch.arange(mask.shape[1], device=mask.device)[None, :] < speech[:, None]).to(mask.dtype)
         output = self.speech_forward(states, speech_mask)
         per_clip = [row[: int(n)] for row, n in zip(states, mask.sum(dim=1))]
         return output.embedding.float().cpu().numpy(), self.read(output), per_clip

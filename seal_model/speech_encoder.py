@@ -51,6 +51,10 @@ class WhisperSpeechEncoder(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def mel_frames(self, samples: int) -> int:
+        """The mel frames `log_mel` gives a clip of this many samples (at least 2, at most the window)."""
+        return min(max(samples, 2 * HOP) // HOP, self.max_mel_frames)
+
     def log_mel(self, waveforms: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, n_mels, T) features padded with zeros after each clip's end, and frame counts.
 

@@ -63,6 +63,8 @@ def test_silence_after_the_speech_reaches_the_decoder_but_not_seals_vector(setti
     vectors, readings, states = seal.embed_read_and_encode([audio, short], silence_s=1.0)
     assert states[0].shape[0] == trimmed_states[0].shape[0] + 50  # 1 s: 100 mel frames, 50 encoder frames
     speech = int(frames_after_convs(len(audio) // 160))
+    for samples in (1, 479, 480, len(audio), 31 * 16000):  # what log_mel gives, short and over the window
+        assert seal.speech_encoder.mel_frames(samples) == int(seal.speech_encoder.log_mel([np.ones(samples, np.float32)])[1][0])
     with torch.inference_mode():
         sliced = seal.speech_forward(states[0][None, :speech], torch.ones(1, speech))
     np.testing.assert_allclose(vectors[0], sliced.embedding.float().numpy()[0], atol=1e-5)
