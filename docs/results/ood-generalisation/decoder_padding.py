@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -37,27 +36,11 @@ def speech_frames(seal, audio: np.ndarray, pad_s: float):
 
 
 def collect(set_dir: str, limit: int, out: str, pads: tuple[float, ...], threads: int, first: int = 0) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    from evaluation.evaluate import passage_index
-    from rag_app.model_store import load_seal_model
-    from rag_app.query import QuerySide
-    from rag_app.settings import load_settings
-    from rag_app.wiring import make_transcriber
+    from clip_runs import open_clip_run
     from seal_model.audio import SAMPLE_RATE
-    from seal_model.data.eval_set import load_eval_set
 
-    settings = load_settings()
-    eval_set = load_eval_set(set_dir)
-    seal = load_seal_model(settings)
-    index = passage_index(eval_set, seal)
-    side = QuerySide(seal, make_transcriber(settings))
-    done = {json.loads(line)["id"] for line in open(out)} if Path(out).is_file() else set()
-
-    def rank(vector: np.ndarray, gold: list[str]) -> int:
-        ranked = index.search(vector[None])[0]
-        return next((n for n, pid in enumerate(ranked, 1) if pid in gold), 0)
+    run = open_clip_run(set_dir, out, threads)
+    seal, side, rank, eval_set, done = run.seal, run.side, run.rank, run.eval_set, run.done
 
     with open(out, "a") as sink:
         for query in eval_set.queries[first:first + limit]:
