@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -18,6 +18,15 @@ class ClipRun:
     side: Any  # rag_app.query.QuerySide over both
     index: Any  # the set's passages, searched as a turn searches them
     done: set[str]  # clip ids already in the output file
+
+    def clips(self, first: int, limit: int) -> Iterator[tuple[Any, np.ndarray, float]]:
+        """(query, trimmed audio, seconds) of clips `first`..`first + limit` the output lacks."""
+        from seal_model.audio import SAMPLE_RATE
+
+        for query in self.eval_set.queries[first:first + limit]:
+            if query.id not in self.done:
+                audio = self.side.decode(query.audio)
+                yield query, audio, len(audio) / SAMPLE_RATE
 
     def rank(self, vector: np.ndarray, gold: list[str]) -> int:
         """The gold passage's rank in the search for `vector` (1 = first; 0 = not found)."""

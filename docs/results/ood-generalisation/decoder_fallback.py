@@ -28,18 +28,13 @@ def collect(set_dir: str, limit: int, out: str, threads: int, first: int = 0) ->
     from clip_runs import open_clip_run
     from rag_app.asr import usable_reading
     from rag_app.sentences import first_sentence
-    from seal_model.audio import SAMPLE_RATE
 
     run = open_clip_run(set_dir, out, threads)
-    seal, side, rank, eval_set, done, transcriber = run.seal, run.side, run.rank, run.eval_set, run.done, run.transcriber
+    seal, side, rank, transcriber = run.seal, run.side, run.rank, run.transcriber
     eos = transcriber.model.generation_config.eos_token_id
 
     with open(out, "a") as sink:
-        for query in eval_set.queries[first:first + limit]:
-            if query.id in done:
-                continue
-            audio = side.decode(query.audio)
-            seconds = len(audio) / SAMPLE_RATE
+        for query, audio, seconds in run.clips(first, limit):
             start = time.perf_counter()
             vectors, _readings, states = seal.embed_read_and_encode([audio], silence_s=transcriber.silence_s)
             encoder_ms = (time.perf_counter() - start) * 1000

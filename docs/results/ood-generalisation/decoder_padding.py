@@ -37,17 +37,12 @@ def speech_frames(seal, audio: np.ndarray, pad_s: float):
 
 def collect(set_dir: str, limit: int, out: str, pads: tuple[float, ...], threads: int, first: int = 0) -> None:
     from clip_runs import open_clip_run
-    from seal_model.audio import SAMPLE_RATE
 
     run = open_clip_run(set_dir, out, threads)
-    seal, side, rank, eval_set, done = run.seal, run.side, run.rank, run.eval_set, run.done
+    seal, side, rank = run.seal, run.side, run.rank
 
     with open(out, "a") as sink:
-        for query in eval_set.queries[first:first + limit]:
-            if query.id in done:
-                continue
-            audio = side.decode(query.audio)
-            seconds = len(audio) / SAMPLE_RATE
+        for query, audio, seconds in run.clips(first, limit):
             row = {"id": query.id, "text": query.text, "group": f"{query.voice}|{getattr(query, 'condition', '')}"}
             for pad in pads:
                 vector, states, encoder_ms = speech_frames(seal, audio, pad)
