@@ -99,26 +99,26 @@ def sample_kb(settings, tmp_path_factory):
     return seal, kb
 
 
-def _pipeline(sample_kb, vllm_server: VllmServer, stall_timeout_s: float) -> Pipeline:
-    """A turn as the app runs it against the server; no token for `stall_timeout_s` ends the turn."""
+def _pipeline(sample_kb, vllm_server: VllmServer, timeout_s: float, answer_timeout_s: float) -> Pipeline:
+    """A turn as the app runs it against the server; no token for `timeout_s` ends the turn."""
     seal, kb = sample_kb
-    llm = OpenAICompatibleLLM(vllm_server.url, timeout_s=stall_timeout_s, answer_timeout_s=max(60.0, stall_timeout_s))
+    llm = OpenAICompatibleLLM(vllm_server.url, timeout_s=timeout_s, answer_timeout_s=answer_timeout_s)
     return Pipeline(seal, kb, llm, top_k=3, max_new_tokens=200)
 
 
 @pytest.fixture
 def pipeline(sample_kb, vllm_server, settings) -> Pipeline:
-    """With the app's own stall deadline (`llm_timeout_s`): a killed server is seen at once (the
+    """With the app's own deadlines (`llm_timeout_s`, `llm_answer_timeout_s`): a killed server is seen at once (the
     connection drops), so a short deadline would only turn a slow first answer of a restarted
     server into a failure (CI saw one pause over 5 s on a busy machine)."""
-    return _pipeline(sample_kb, vllm_server, settings.llm_timeout_s)
+    return _pipeline(sample_kb, vllm_server, settings.llm_timeout_s, settings.llm_answer_timeout_s)
 
 
 @pytest.fixture
 def stall_pipeline(sample_kb, vllm_server) -> Pipeline:
     """A 15 s stall deadline, so the stall test ends quickly yet a warm server's ordinary pauses
     (well under a second here) never reach it."""
-    return _pipeline(sample_kb, vllm_server, 15.0)
+    return _pipeline(sample_kb, vllm_server, 15.0, 60.0)
 
 
 def _turn(pipeline: Pipeline, on_first_token=None, **question) -> dict:
@@ -150,17 +150,16 @@ def test_spoken_question_answered_by_vllm(sample_kb, vllm_server):
                     expected="the turn ends within the read timeout with the passages and a notice; "
                              "once the server resumes, the next turn is answered")
 def test_a_stalled_vllm_server_ends_the_turn_and_the_next_turn_is_answered(stall_pipeline, vllm_server, observe):
-    pipeline = stall_pipeline
     started = time.perf_counter()
     try:
-        stalled = _turn(pipeline, lambda: vllm_server.signal(signal.SIGSTOP), text=QUESTION, mode="text")
+        stalled = _turn(stall_pipeline, lambda: vllm_server.signal(signal.SIGSTOP), text=QUESTION, mode="text")
     finally:
         vllm_server.signal(signal.SIGCONT)
     elapsed = time.perf_counter() - started
     assert stalled["passages"] and stalled["token"] and "trace" in stalled
     assert "stopped mid-answer" in stalled["notice"], stalled.get("notice")
     assert elapsed < 60
-    after = _turn(pipeline, text=QUESTION, mode="text")
+    after = _turn(stall_pipeline, text=QUESTION, mode="text")
     assert "notice" not in after and "".join(after["token"]).strip(), after
     observe(f"{len(stalled['token'])} token(s), then after {elapsed:.1f} s: \"{stalled['notice']}\"; "
             f"resumed server answered the next turn ({len(after['token'])} tokens)")
