@@ -24,6 +24,12 @@ from seal_model.audio import SAMPLE_RATE
 MIN_WORDS_PER_SECOND = 1.0
 
 
+def token_budget(seconds: float) -> int:
+    """The most tokens the decoder may write for a clip this long: 3.5 a second is fast speech, and
+    a decoder that runs on past it is repeating itself (it does on trimmed states)."""
+    return int(3.5 * seconds) + 8
+
+
 def usable_reading(text: str, seconds: float) -> bool:
     """Whether the decoder's reading can stand for the question: not looping, not cut short."""
     words = len(re.findall(r"[\w']+", text))
@@ -56,10 +62,10 @@ class WhisperTranscriber:
     def decode_states(self, states: torch.Tensor, seconds: float) -> str:
         """Whisper's decoder on encoder states SEAL already computed on the trimmed clip (no 30 s
         encoder pass). Whisper was trained on padded input and, given only the speech, often
-        repeats itself or runs on: the token budget follows the clip's length (3.5 a second is
-        fast speech), no 3-gram may repeat, and only the first sentence is kept (a question). A looping
-        or cut-short result comes back empty ("" = nothing usable: the caller keeps SEAL's reading)."""
-        tokens = self.greedy_tokens(states[None].to(self.model.device, self.model.dtype), int(3.5 * seconds) + 8)
+        repeats itself or runs on: the token budget follows the clip's length (`token_budget`), no
+        3-gram may repeat, and only the first sentence is kept (a question). A looping or cut-short
+        result comes back empty ("" = nothing usable: the caller keeps SEAL's reading)."""
+        tokens = self.greedy_tokens(states[None].to(self.model.device, self.model.dtype), token_budget(seconds))
         text = self.processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
         first = first_sentence(text)
         return first if usable_reading(first, seconds) else ""

@@ -15,6 +15,7 @@ import torch
 
 def main(set_dir: str, limit: int, threads: int) -> None:
     torch.set_num_threads(threads)
+    from rag_app.asr import token_budget
     from rag_app.model_store import load_seal_model
     from rag_app.query import QuerySide
     from rag_app.settings import load_settings
@@ -39,7 +40,7 @@ def main(set_dir: str, limit: int, threads: int) -> None:
         for name in (("float32", "shortlist") if n % 2 else ("shortlist", "float32")):
             asr.output_argmax = shortlist if name == "shortlist" else None
             start = time.perf_counter()
-            results[name] = asr.greedy_tokens(states[None], int(3.5 * seconds) + 8)
+            results[name] = asr.greedy_tokens(states[None], token_budget(seconds))
             times[name].append(1000 * (time.perf_counter() - start))
         same += results["float32"] == results["shortlist"]
         tokens_total += len(results["float32"]) - len(asr.prompt)

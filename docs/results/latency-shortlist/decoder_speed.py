@@ -28,10 +28,12 @@ CONFIGS = (("sdpa", 2), ("eager", 2), ("sdpa", 1), ("eager", 1))
 
 
 def main(set_dir: str, clips: int) -> None:
+    from rag_app.asr import token_budget
     from rag_app.audio import decode_audio
     from rag_app.model_store import load_seal_model
     from rag_app.settings import load_settings
     from rag_app.wiring import make_transcriber
+    from seal_model.audio import SAMPLE_RATE
     from seal_model.data.eval_set import load_eval_set
 
     settings = load_settings()
@@ -46,7 +48,7 @@ def main(set_dir: str, clips: int) -> None:
         torch.set_num_threads(2)
         _, _, states = seal.embed_read_and_encode([audio], silence_s=settings.decoder_silence_s)
         encoder = states[0][None].to(model.dtype)
-        budget = int(3.5 * len(audio) / 16000) + 8
+        budget = token_budget(len(audio) / SAMPLE_RATE)
         reference = None
         for config in CONFIGS:
             attention, threads = config

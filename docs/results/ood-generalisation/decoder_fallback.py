@@ -26,7 +26,7 @@ import numpy as np
 
 def collect(set_dir: str, limit: int, out: str, threads: int, first: int = 0) -> None:
     from clip_runs import open_clip_run
-    from rag_app.asr import usable_reading
+    from rag_app.asr import token_budget, usable_reading
     from rag_app.sentences import first_sentence
 
     run = open_clip_run(set_dir, out, threads)
@@ -39,7 +39,7 @@ def collect(set_dir: str, limit: int, out: str, threads: int, first: int = 0) ->
             vectors, _readings, states = seal.embed_read_and_encode([audio], silence_s=transcriber.silence_s)
             encoder_ms = (time.perf_counter() - start) * 1000
             start = time.perf_counter()
-            budget = int(3.5 * seconds) + 8  # as WhisperTranscriber.decode_states
+            budget = token_budget(seconds)
             tokens = transcriber.greedy_tokens(states[0][None].to(transcriber.model.device, transcriber.model.dtype), budget)
             decoder_ms = (time.perf_counter() - start) * 1000
             raw = transcriber.processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
