@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from rag_app.model_store import load_seal_model, resolve_model_dir
+from rag_app.sentences import first_sentence
 from seal_model.voices import synthesize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,3 +75,28 @@ def test_silence_after_the_speech_reaches_the_decoder_but_not_seals_vector(setti
     # the speech frames were encoded with the silence after them: close to the trimmed pass, not equal
     assert 0.95 < float(vectors[0] @ trimmed[0]) < 1.0
     assert readings[0]  # SEAL still reads the question
+
+
+def test_the_decoder_stops_at_the_first_sentences_end_with_the_reading_unchanged(settings):
+    """decode_states keeps only the first sentence, so its loop stops there: its tokens are the
+    start of a whole run's, and its reading is the first sentence a whole run gives."""
+    from rag_app.asr import WhisperTranscriber, token_budget
+
+    seal = load_seal_model(settings)
+    transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"))
+    decode = transcriber.processor.tokenizer.decode
+    questions = [json.loads(line)["question"] for line in open(ROOT / "knowledge_base" / "sample_questions.jsonl")][:3]
+    stopped_early = 0
+    for question in questions:
+        audio = synthesize("piper:joe", question)
+        for silence_s in (0.0, 0.5):  # without silence after it, Whisper often says the question twice
+            _, _, states = seal.embed_read_and_encode([audio], silence_s=silence_s)
+            budget = token_budget(len(audio) / 16000)
+            whole = transcriber.greedy_tokens(states[0][None], budget)
+            short = transcriber.greedy_tokens(states[0][None], budget, until_sentence_end=True)
+            assert short == whole[:len(short)]
+            stopped_early += len(short) < len(whole)
+            first = first_sentence(decode(whole, skip_special_tokens=True).strip())
+            assert first and first_sentence(decode(short, skip_special_tokens=True).strip()) == first
+            assert transcriber.decode_states(states[0], len(audio) / 16000) in ("", first)
+    assert stopped_early  # the first question is said twice on its trimmed states
