@@ -26,11 +26,23 @@ class VadResult:
     end_s: float
 
 
+def load_silero():
+    """Silero's JIT model, leaving the process's torch thread count as it was. Importing the
+    `silero_vad` package sets torch to one thread for the whole process (its model.py calls
+    torch.set_num_threads(1)), so every later stage of a turn (SEAL's pass, Whisper's decoder, the
+    LLM's prefill) ran on one core of two: the embedded LLM's first token took 949 ms instead of
+    565 ms (docs/results/answers, stop 35). Silero itself does not need the second thread."""
+    threads = torch.get_num_threads()
+    from silero_vad import load_silero_vad
+
+    model = load_silero_vad()
+    torch.set_num_threads(threads)
+    return model
+
+
 class SileroVAD:
     def __init__(self, threshold: float = Settings.vad_threshold, pad_ms: int = Settings.vad_pad_ms):
-        from silero_vad import load_silero_vad
-
-        self.model = load_silero_vad()
+        self.model = load_silero()
         self.threshold = threshold
         self.pad = int(SAMPLE_RATE * pad_ms / 1000)
         self._lock = threading.Lock()  # the JIT model keeps state between calls
@@ -63,9 +75,7 @@ class SileroFrames:
     frame_samples = FRAME_SAMPLES
 
     def __init__(self) -> None:
-        from silero_vad import load_silero_vad
-
-        self.model = load_silero_vad()
+        self.model = load_silero()
 
     def speech_probability(self, frame: np.ndarray) -> float:
         with torch.inference_mode():
