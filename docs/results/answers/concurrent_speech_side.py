@@ -1,13 +1,16 @@
-"""Prototype, not built: SEAL's speech side (adapter, CTC, MiniLM layers, pooling) and its search run
+"""Prototype (built into the turn as concurrent_speech_side.patch, measured, not kept: README): SEAL's speech side (adapter, CTC, MiniLM layers, pooling) and its search run
 beside Whisper's decoder on another thread, instead of before it (the decoder needs only the encoder
 states, and with two threads it runs 0.90x its one-thread time: it leaves the second core mostly
 idle). Per clip, sequential vs concurrent, alternated which goes first, 2 threads:
 
   python docs/results/answers/concurrent_speech_side.py SET_DIR LIMIT
 """
-import sys, time, threading
+import sys
+import threading
+import time
 from pathlib import Path
-import numpy as np, torch
+import numpy as np
+import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ood-generalisation"))
 from clip_runs import open_clip_run
 from seal_model.audio import SAMPLE_RATE

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ood-generalisation"))
-import numpy as np, torch
+import numpy as np
+import torch
 from clip_runs import open_clip_run
 from rag_app.asr import token_budget
 from seal_model.audio import SAMPLE_RATE
