@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-from rag_app.sentences import _ends  # noqa: E402
+from rag_app.sentences import first_sentence  # noqa: E402
 
 K = 8
 
@@ -31,8 +31,7 @@ def sentence_target(tok, new: list[int], eos: int) -> int:
         text = tok.decode(new[: i + 1], skip_special_tokens=True)
         if new[i] == eos:
             return i + 1
-        ends = _ends(text.strip())
-        if ends:
+        if first_sentence(text.strip()) != text.strip():  # the rule WhisperTranscriber._first_sentence_done applies
             return i + 1  # this token (starting with a space) revealed the end
     return len(new)
 
