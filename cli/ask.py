@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from cli.common import settings_of, user_errors
+from cli.common import AnswerPrinter, settings_of, user_errors
 
 if TYPE_CHECKING:
     import numpy as np
@@ -66,14 +66,16 @@ def ask_command(
         if audio is not None:  # a file that cannot be used is refused from its header, before the models load
             audio_seconds(audio, settings_of(ctx).max_audio_seconds)
         pipeline = build_pipeline(settings_of(ctx), with_llm=not no_llm, with_asr=mode == "asr")
-        passages = []
+        passages, printer = [], AnswerPrinter()
         for event in pipeline.answer(audio=source, text=text, mode=mode):
             if event.kind == EventKind.HEARD:
                 typer.secho(f"heard ({mode}): {event.data}", fg=typer.colors.CYAN)
             elif event.kind == EventKind.PASSAGES:
                 passages = event.data
             elif event.kind == EventKind.TOKEN:
-                typer.echo(event.data, nl=False)
+                printer.token(event.data)
+            elif event.kind == EventKind.REPLY:
+                printer.reply(event.data)
             elif event.kind == EventKind.CITATIONS:
                 typer.secho(f"\n({event.data.label()})", fg=typer.colors.CYAN)
             elif event.kind == EventKind.NOTICE:

@@ -30,6 +30,23 @@ def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
         fail(str(exc), 2)
 
 
+class AnswerPrinter:
+    """A reply in the terminal: its pieces as they come (a terminal cannot take them back), and
+    when the kept reply is shorter (an unfinished or repeated sentence dropped), what it kept."""
+
+    def __init__(self) -> None:
+        self.shown = ""
+
+    def token(self, piece: str) -> None:
+        self.shown += piece
+        typer.echo(piece, nl=False)
+
+    def reply(self, kept: str) -> None:
+        if kept.strip() != self.shown.strip():
+            typer.secho(f"\n(the reply keeps: {kept.strip() or 'nothing'})", dim=True)
+        self.shown = ""
+
+
 def load_set_and_model(settings: Settings, set_dir: Path, threads: int):
     """(eval set, SEAL model) for the commands that measure on a set."""
     import torch

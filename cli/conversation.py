@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import typer
 
-from cli.common import fail
+from cli.common import AnswerPrinter, fail
 
 BLOCK_S = 0.1
 
@@ -74,11 +74,14 @@ class Player:
 def _answer(session, player: Player) -> None:
     from rag_app.trace import EventKind
 
+    printer = AnswerPrinter()
     for event in session.run_turn():
         if event.kind == EventKind.HEARD:
             typer.secho(f"\nyou: {event.data}", fg=typer.colors.CYAN)
         elif event.kind == EventKind.TOKEN:
-            typer.echo(event.data, nl=False)
+            printer.token(event.data)
+        elif event.kind == EventKind.REPLY:
+            printer.reply(event.data)
         elif event.kind == EventKind.AUDIO:
             player.play(*event.data)
         elif event.kind == EventKind.NOTICE:

@@ -140,8 +140,8 @@ def run_turn(pipeline: Pipeline, query, mode: str, kb: IndexKnowledgeBase) -> An
             heard = event.data
         elif event.kind is EventKind.PASSAGES:
             passages = event.data
-        elif event.kind is EventKind.TOKEN:
-            pieces.append(event.data)
+        elif event.kind is EventKind.REPLY:  # the reply as kept, not every piece shown on the way
+            pieces = [event.data]
         elif event.kind is EventKind.CITATIONS:
             cited = [passages[n - 1].id for n in event.data.numbers]
         elif event.kind is EventKind.TRACE:

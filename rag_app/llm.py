@@ -175,6 +175,29 @@ class NoRepeatInAnswer:
         return scores
 
 
+def token_streamer(tokenizer):
+    """A `TextIteratorStreamer` that hands out each token's text as soon as it is whole. The stock
+    one holds text back to the last space (it was written for tokenizers whose pieces change the
+    spacing of earlier text), so the first word reached the page one decode step after the
+    prefill. A byte-level BPE (SmolLM2's, with no clean-up of spaces) decodes a prefix of the
+    tokens to a prefix of the text, except for a character split across tokens (held until whole)."""
+    from transformers import TextIteratorStreamer
+
+    class TokenStreamer(TextIteratorStreamer):
+        def put(self, value: torch.Tensor) -> None:
+            if self.skip_prompt and self.next_tokens_are_prompt:
+                self.next_tokens_are_prompt = False
+                return
+            self.token_cache.extend(value.reshape(-1).tolist())
+            text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+            if text.endswith("\ufffd") or len(text) <= self.print_len:
+                return
+            self.on_finalized_text(text[self.print_len:])
+            self.print_len = len(text)
+
+    return TokenStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+
 class LocalLLM:
     """A transformers causal LM with a chat template, streamed token by token, greedy."""
 
@@ -206,12 +229,12 @@ class LocalLLM:
         error reaches this turn as `LLMError` (otherwise the turn would wait forever on the streamer
         while holding the model lock); a turn abandoned mid-answer stops the worker before the
         lock goes."""
-        from transformers import LogitsProcessorList, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import LogitsProcessorList, StoppingCriteriaList
 
         inputs = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         ).to(self.model.device)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        streamer = token_streamer(self.tokenizer)
         stop = threading.Event()
         failures: list[BaseException] = []
         sequences: list[torch.Tensor] = []

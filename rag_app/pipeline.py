@@ -25,7 +25,7 @@ from rag_app.llm import LLMError
 from rag_app.prompt import build_messages
 from rag_app.protocols import LLM, VAD, SpeechEmbedder, Transcriber
 from rag_app.query import MODES, QuerySide
-from rag_app.reply import ABSTENTION, voice_reply
+from rag_app.reply import ABSTENTION, Sentence, kept_reply, voice_reply
 from rag_app.trace import EventKind, Stage, StageClock, Trace, TurnEvent
 
 __all__ = ["MODES", "Pipeline", "Trace", "TurnEvent"]
@@ -180,18 +180,29 @@ class Pipeline(QuerySide):
             # SmolLM2 ignores the prompt's instruction to abstain (0.00-0.03 with the gold passage
             # removed); a weak best match is the one signal that does not depend on the model
             yield TurnEvent(EventKind.TOKEN, ABSTENTION)
+            yield TurnEvent(EventKind.SENTENCE, ABSTENTION)
+            yield TurnEvent(EventKind.REPLY, ABSTENTION)
             return
-        answer_text: list[str] = []
+        shown, kept, failure = False, [], None
         try:
             pieces = clock.stream(self.llm.stream(messages, self.max_new_tokens))
-            for piece in voice_reply(until_set(pieces, cancel) if cancel else pieces, self.reply_sentences):
-                answer_text.append(piece)
-                yield TurnEvent(EventKind.TOKEN, piece)
+            for part in voice_reply(until_set(pieces, cancel) if cancel else pieces, self.reply_sentences):
+                if isinstance(part, Sentence):
+                    kept.append(part)
+                    yield TurnEvent(EventKind.SENTENCE, part.text)
+                else:
+                    shown = True
+                    yield TurnEvent(EventKind.TOKEN, part.text)
         except LLMError as exc:
-            cut = "the answer above is cut short" if answer_text else "showing the retrieved passages only"
-            yield TurnEvent(EventKind.NOTICE, f"{exc}; {cut}")
-        if answer_text:
-            yield TurnEvent(EventKind.CITATIONS, find_citations("".join(answer_text), passages))
+            failure = exc
+        reply = kept_reply(kept)
+        if shown:  # what was shown and not kept (an unfinished or repeated sentence) is taken back
+            yield TurnEvent(EventKind.REPLY, reply)
+        if failure is not None:
+            cut = "the answer above is cut short" if shown else "showing the retrieved passages only"
+            yield TurnEvent(EventKind.NOTICE, f"{failure}; {cut}")
+        if reply:
+            yield TurnEvent(EventKind.CITATIONS, find_citations(reply, passages))
 
     def _models(self) -> dict[str, str]:
         config = getattr(self.seal, "config", None)

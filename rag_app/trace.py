@@ -45,7 +45,9 @@ SPEECH_TO_PASSAGES = {
 class EventKind(StrEnum):
     HEARD = "heard"  # what the question said (SEAL's CTC reading, the transcript or the typed text)
     PASSAGES = "passages"
-    TOKEN = "token"
+    TOKEN = "token"  # answer text as the LLM writes it, shown at once (a later REPLY may take some back)
+    SENTENCE = "sentence"  # a whole sentence the reply keeps: what a spoken reply reads aloud
+    REPLY = "reply"  # the reply as kept (its sentences), after the last TOKEN: what to show and remember
     CITATIONS = "citations"
     NOTICE = "notice"  # a degraded turn, in words (no LLM, the LLM failed mid-answer)
     AUDIO = "audio"  # conversation mode: (sample rate, samples) of a reply sentence, ready to play

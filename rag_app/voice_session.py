@@ -229,7 +229,7 @@ class ConversationSession:
             gate = passages is not query.passages  # searched with the decoder's words (Pipeline.generate)
             for event in self.pipeline.generate(question, passages, self.history, clock, cancel, gate=gate):
                 yield event
-                if event.kind == EventKind.TOKEN:
+                if event.kind == EventKind.SENTENCE:  # spoken whole; the pieces before it were shown as written
                     answer.append(event.data)
                     held += self._read_aloud(event.data, clock, cancel)
                     yield from self._hand_out(held, clock, trace, waited_ms + lag_ms, cancel, wait=False)

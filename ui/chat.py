@@ -54,8 +54,8 @@ def respond(pipeline: Pipeline, audio_path: str | None, typed: str, mode: str, s
             elif kind == EventKind.PASSAGES:
                 passages, searches = data, searches + 1
                 yield chat, passages_html(passages, sources_title(primary, searches)), gr.skip(), gr.skip(), "", None, history, turns
-            elif kind == EventKind.TOKEN:
-                answer += data
+            elif kind in (EventKind.TOKEN, EventKind.REPLY):  # REPLY: the kept text replaces what was shown
+                answer = answer + data if kind == EventKind.TOKEN else data
                 chat[-1] = {"role": "assistant", "content": answer}
                 yield chat, gr.skip(), gr.skip(), gr.skip(), "", None, history, turns
             elif kind == EventKind.CITATIONS:  # shown under the answer, kept out of the history and the spoken reply

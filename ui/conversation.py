@@ -141,8 +141,8 @@ def build_conversation(page: gr.Blocks, pipeline: Pipeline, settings: Settings, 
                 searches += 1
                 yield (messages, passages_html(passages, sources_title("seal", searches)), skip, skip, rows,
                        status_html(Status.THINKING, answered=len(session.turns)), skip)
-            elif event.kind == EventKind.TOKEN:
-                answer += event.data
+            elif event.kind in (EventKind.TOKEN, EventKind.REPLY):  # REPLY: the kept text replaces what was shown
+                answer = answer + event.data if event.kind == EventKind.TOKEN else event.data
                 messages[-1] = {"role": "assistant", "content": answer}
                 yield messages, skip, skip, skip, rows, skip, skip
             elif event.kind == EventKind.AUDIO:

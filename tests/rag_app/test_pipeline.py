@@ -302,3 +302,27 @@ def test_a_weak_best_match_abstains_without_asking_the_llm(seal, sample_kb):
     off = Pipeline(seal, sample_kb, EchoLLM())  # 0: the LLM always answers
     assert [d for k, d in _events(off, text="how many grams of flour go into a sourdough starter?", mode="text")
             if k is EventKind.TOKEN] != [ABSTENTION]
+
+
+def test_the_first_answer_token_reaches_the_consumer_before_the_llm_writes_the_second(seal, sample_kb):
+    """Item 5 of issue 18 ("streamed all the way to the UI"): with replies shaped for voice (3
+    sentences), the turn hands out each piece as the LLM writes it; the kept reply comes last and
+    takes back what it does not keep (here the sentence the token limit cut)."""
+    from rag_app.trace import EventKind
+
+    written: list[str] = []
+
+    class _Counting(EchoLLM):
+        def stream(self, messages, max_new_tokens=256):
+            for piece in ("Hamlet ", "was ", "written ", "by ", "Shakespeare. ", "He ", "also "):
+                written.append(piece)
+                yield piece
+
+    pipeline = Pipeline(seal, sample_kb, _Counting(), reply_sentences=3)
+    events = pipeline.answer(text="who wrote hamlet?", mode="text")
+    first = next(e for e in events if e.kind is EventKind.TOKEN)
+    assert first.data == "Hamlet " and written == ["Hamlet "]
+    rest = [(e.kind, e.data) for e in events]
+    assert [d for k, d in rest if k is EventKind.SENTENCE] == ["Hamlet was written by Shakespeare. "]
+    assert [d for k, d in rest if k is EventKind.REPLY] == ["Hamlet was written by Shakespeare. "]
+    assert "".join(d for k, d in rest if k is EventKind.TOKEN).endswith("He also ")  # shown, then taken back
