@@ -1,7 +1,7 @@
 """The embedded LLM's attention cache (keys and values) kept from one answer to the next.
 
-Every prompt starts with the same chat header and instructions (about 60 of SmolLM2's ~300
-prompt tokens with the default 3 passages); a follow-up on the same passages shares far more.
+Every prompt starts with the same chat header and instructions (about 60 of SmolLM2's ~220
+prompt tokens with the default 2 passages of 400 characters); a follow-up on the same passages shares far more.
 Prefill is what the user waits for before the first token on a CPU (~2 ms a token on 2 threads), so
 the part of the new prompt that equals the previous prompt-and-answer is not computed again:
 the cache is cut back to the longest common prefix and `generate()` computes the rest.
