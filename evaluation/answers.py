@@ -133,7 +133,7 @@ def summarise(results: list[AnswerResult]) -> dict:
 
 
 def run_turn(pipeline: Pipeline, query, mode: str, kb: IndexKnowledgeBase) -> AnswerResult:
-    heard, passages, pieces, cited, trace = "", [], [], None, None
+    heard, passages, reply, cited, trace = "", [], "", None, None
     source = {"text": query.text} if mode == "text" else {"audio": query.audio}
     for event in pipeline.answer(mode=mode, **source):
         if event.kind is EventKind.HEARD:
@@ -141,12 +141,11 @@ def run_turn(pipeline: Pipeline, query, mode: str, kb: IndexKnowledgeBase) -> An
         elif event.kind is EventKind.PASSAGES:
             passages = event.data
         elif event.kind is EventKind.REPLY:  # the reply as kept, not every piece shown on the way
-            pieces = [event.data]
+            reply = event.data.strip()
         elif event.kind is EventKind.CITATIONS:
             cited = [passages[n - 1].id for n in event.data.numbers]
         elif event.kind is EventKind.TRACE:
             trace = event.data
-    reply = "".join(pieces).strip()
     first_token = trace.first_token_ms if trace is not None else None
     if first_token is not None and mode == "asr" and isinstance(pipeline.transcriber, RememberedTranscriber):
         first_token += pipeline.transcriber.reused_ms  # the transcription this turn skipped
