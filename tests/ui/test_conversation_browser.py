@@ -140,6 +140,13 @@ def test_two_questions_are_answered_and_spoken_without_a_click(playwright_driver
     facts.write_text("\n\n".join(text for _, text in TINY_PASSAGES))
     browser, page = _conversation_page(playwright_driver, app_url, wav, facts)
     try:
+        # the uploaded document is searched: the first question's sources name it. Read while that turn's
+        # sources are shown, not after the second turn: the second question, misheard once through the
+        # browser's microphone path ("which river carries..." as "We trimmer is the swagger."), got the
+        # other two documents of this small knowledge base as its 2 sources (cosines 0.06 and -0.03);
+        # with 3 sources (stops 30-35) such a turn still listed this one, so the end-of-test check passed
+        page.wait_for_function("() => (document.querySelector('#sources')?.innerText || '').includes('geography.md')",
+                               timeout=TURN_TIMEOUT_MS, polling=200)
         _wait_for_turns(page, 2)
         chat = page.locator("#chat").inner_text()
         assert chat.count("(spoken)") >= 2
@@ -150,7 +157,6 @@ def test_two_questions_are_answered_and_spoken_without_a_click(playwright_driver
         # live retrieval found passages with the audio heard so far, while the question was spoken
         assert "Forming while you speak" in page.locator("#conv-live").inner_text()
         assert page.locator("#conv-live li.source").count() >= 1
-        assert "geography.md" in page.locator("#sources").inner_text()
         if SCREENSHOTS:
             Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(Path(SCREENSHOTS) / "conversation.png"), full_page=True)
