@@ -26,15 +26,32 @@ WEIGHTS_FILE = "model.safetensors"
 LEGACY_KEYS = {"shared.": "projection."}
 
 
-def fingerprint(model_dir: str | Path) -> str:
-    """Cheap identity of a base model folder: its config and the size/head of its weights."""
-    model_dir = Path(model_dir)
-    digest = hashlib.sha256((model_dir / "config.json").read_bytes())
+# Keys a config.json records about the software that wrote it, not about the model: `models prepare`
+# converts the same package with whatever transformers is installed, and transformers 5.25 writing
+# "5.25.0" where 5.24 wrote "5.24.0" made the shipped checkpoint refuse identical weights (stop 37).
+WRITER_KEYS = ("transformers_version", "_name_or_path")
+
+
+def _weights_digest(model_dir: Path, digest: "hashlib._Hash") -> str:
     for weights in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
         digest.update(str(weights.stat().st_size).encode())
         with open(weights, "rb") as fh:
             digest.update(fh.read(1 << 20))
     return digest.hexdigest()[:16]
+
+
+def fingerprint(model_dir: str | Path) -> str:
+    """Cheap identity of a base model folder: its config (less the writer's version) and the
+    size/head of its weights."""
+    model_dir = Path(model_dir)
+    config = {k: v for k, v in json.loads((model_dir / "config.json").read_text()).items() if k not in WRITER_KEYS}
+    return _weights_digest(model_dir, hashlib.sha256(json.dumps(config, sort_keys=True).encode()))
+
+
+def legacy_fingerprint(model_dir: str | Path) -> str:
+    """The fingerprint checkpoints written before stop 37 hold: the config's bytes as they are."""
+    model_dir = Path(model_dir)
+    return _weights_digest(model_dir, hashlib.sha256((model_dir / "config.json").read_bytes()))
 
 
 def config_from_dict(values: dict) -> SealConfig:
@@ -88,7 +105,7 @@ def _check_base_models(folder: Path, config: SealConfig, whisper_dir: str | Path
         ("text encoder", text_dir, config.text_encoder_fingerprint),
     ):
         actual = fingerprint(path)
-        if actual != expected:
+        if expected not in (actual, legacy_fingerprint(path)):
             raise ValueError(
                 f"checkpoint {folder} was trained on a different {label} "
                 f"(fingerprint {expected}, got {actual} from {path}); retrain or point at the matching model"

@@ -145,3 +145,26 @@ def test_the_kept_ctc_class_embeddings_follow_a_changed_weight(dirs, waves):
     fresh.load_state_dict(model.state_dict())
     np.testing.assert_allclose(after, fresh.embed_speech([waves[0]])[0], atol=1e-6)
     assert float(after @ before) < 0.9999  # the change did reach the vector
+
+
+def test_a_base_model_rewritten_by_another_transformers_release_keeps_its_fingerprint(tmp_path):
+    # `models prepare` converts the same package with whatever transformers is installed; its
+    # config then records that version (5.24.0 -> 5.25.0 made the shipped checkpoint refuse
+    # identical weights). A changed model value still changes the fingerprint.
+    import json
+
+    from seal_model.checkpoint import fingerprint, legacy_fingerprint
+
+    folder = tmp_path / "base"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"weights" * 100)
+
+    def write(version: str, d_model: int = 512) -> tuple[str, str]:
+        config = {"d_model": d_model, "transformers_version": version}
+        (folder / "config.json").write_text(json.dumps(config, indent=2))
+        return fingerprint(folder), legacy_fingerprint(folder)
+
+    old, old_legacy = write("5.24.0")
+    new, new_legacy = write("5.25.0")
+    assert new == old and new_legacy != old_legacy
+    assert write("5.25.0", d_model=384)[0] != old
