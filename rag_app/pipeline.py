@@ -55,7 +55,7 @@ class Pipeline(QuerySide):
                  transcriber: Transcriber | None = None, top_k: int = 4, min_seconds: float = 0.3,
                  max_seconds: float = WHISPER_SECONDS, max_new_tokens: int = 200, reply_sentences: int = 0,
                  question_text: str = "reading", seal_search: str = "speech", passage_chars: int = 0,
-                 abstain_below: float = 0.0):
+                 passage_focus: str = "start", abstain_below: float = 0.0):
         super().__init__(seal, transcriber, vad, min_seconds, max_seconds)
         self.kb, self.llm, self.top_k, self.max_new_tokens = knowledge_base, llm, top_k, max_new_tokens
         self.reply_sentences = reply_sentences  # 0: the LLM's pieces as they come (rag_app.reply)
@@ -64,6 +64,7 @@ class Pipeline(QuerySide):
         self.question_text = question_text  # SEAL mode: "reading" (CTC, free) or "decoder" (Whisper's decoder)
         self.seal_search = seal_search  # SEAL mode: "speech" (SEAL's passages stay) or "decoder" (re-searched with its words)
         self.passage_chars = passage_chars  # what the LLM reads of a passage (rag_app.focus); 0: all of it
+        self.passage_focus = passage_focus  # which of its sentences: "start" or those sharing the question's words
         if abstain_below < 0:  # auto: the threshold measured for this text encoder, else off
             abstain_below = ABSTAIN_BELOW.get(getattr(getattr(seal, "config", None), "text_encoder_name", ""), 0.0)
         self.abstain_below = abstain_below  # best passage's cosine under this: abstain without the LLM; 0: off
@@ -171,8 +172,9 @@ class Pipeline(QuerySide):
         `gate`: the passages were found with a text vector, whose cosines `abstain_below` was set on
         (SEAL's speech vector scores lower: median best cosine 0.52 vs 0.62 typed on heldout-nq)."""
         with clock.stage(Stage.PROMPT):
-            read = focus(passages, self.passage_chars)
-            messages = build_messages(question or "(inaudible question)", read, history)
+            question = question or "(inaudible question)"
+            read = focus(passages, self.passage_chars, question, self.passage_focus)
+            messages = build_messages(question, read, history)
         if self.llm is None:
             yield TurnEvent(EventKind.NOTICE, "no LLM configured: showing the retrieved passages only")
             return

@@ -51,6 +51,7 @@ DECODER_SILENCE_S = 0.5
 
 QUESTION_TEXTS = ("reading", "decoder")  # see Settings.question_text and rag_app.pipeline
 SEAL_SEARCHES = ("speech", "decoder")  # see Settings.seal_search and Pipeline.decoder_question
+PASSAGE_FOCUSES = ("start", "question")  # see Settings.passage_focus and rag_app.focus
 
 
 @dataclass(repr=False)
@@ -83,7 +84,8 @@ class Settings:
     )
     llm_retries: int = field(default=0, metadata={"help": "ask the LLM server again when an answer fails or is cut (resumes it)"})
     top_k: int = field(default=2, metadata={"help": "passages retrieved per question (and read by the LLM)"})
-    passage_chars: int = field(default=400, metadata={"help": "the LLM reads at most this many characters of each passage, whole sentences from its start (0: whole passages; the sources shown stay whole)"})
+    passage_chars: int = field(default=400, metadata={"help": "the LLM reads at most this many characters of each passage, whole sentences (0: whole passages; the sources shown stay whole)"})
+    passage_focus: str = field(default="start", metadata={"help": "which sentences of a passage the LLM reads within passage_chars: start (its first ones) or question (its first one, then those sharing the most words with the question, in the passage's order)"})
     max_audio_seconds: float = field(
         default=WHISPER_SECONDS, metadata={"help": "longest recording accepted, seconds (at most 30: Whisper hears no more)"}
     )
@@ -220,6 +222,8 @@ def load_settings(
     if settings.conv_live_every_s < 0 or settings.conv_barge_in_s <= 0 or settings.conv_echo_gain < 0:
         raise ValueError(f"settings 'conv_live_every_s' and 'conv_echo_gain' must be at least 0 and 'conv_barge_in_s' "
                          f"above 0, not {settings.conv_live_every_s:g}, {settings.conv_echo_gain:g} and {settings.conv_barge_in_s:g}")
+    if settings.passage_focus not in PASSAGE_FOCUSES:
+        raise ValueError(f"setting 'passage_focus' must be {' or '.join(PASSAGE_FOCUSES)}, not {settings.passage_focus!r}")
     if settings.passage_chars < 0:
         raise ValueError(f"setting 'passage_chars' must be at least 0 (0: whole passages), not {settings.passage_chars}")
     if settings.ui_upload_max_age_s < 1:

@@ -52,6 +52,7 @@ def pipeline_options(settings: Settings) -> dict:
     return dict(top_k=settings.top_k, max_seconds=settings.max_audio_seconds, max_new_tokens=settings.max_new_tokens,
                 reply_sentences=settings.reply_sentences, question_text=settings.question_text,
                 seal_search=settings.seal_search, passage_chars=settings.passage_chars,
+                passage_focus=settings.passage_focus,
                 abstain_below=settings.abstain_below)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from knowledge_base.store import Passage
-from rag_app.focus import cut, focus, sentences
+from rag_app.focus import cut, focus, pick, sentences
 from rag_app.pipeline import Pipeline
 
 LONG = ("The Encore is a luxury resort on the Las Vegas Strip. It is owned by Wynn Resorts. "
@@ -63,3 +63,26 @@ def test_the_llm_reads_the_cut_passage_and_the_sources_stay_whole():
     assert shown[0][0].text == LONG
     read = llm.messages[-1]["content"]  # the passages come with the question
     assert "owned by Wynn Resorts." in read and "XS" not in read
+
+
+def test_the_question_focus_keeps_the_first_sentence_and_those_sharing_the_question_words():
+    # 90 characters: the first sentence (53) and one more fit; the nightclub's sentence shares "nightclub" and "opened"
+    assert pick(LONG, "When was the nightclub XS opened?", 90) == (
+        "The Encore is a luxury resort on the Las Vegas Strip. Its nightclub, XS, opened in 2008.")
+    assert cut(LONG, 90).endswith("Wynn Resorts.")  # the cut from the start would have lost it
+    # kept in the passage's order, best-sharing first while they fit; a sentence sharing nothing is left out
+    assert pick(LONG, "How many rooms are in the tower where XS opened?", 150) == (
+        "The Encore is a luxury resort on the Las Vegas Strip. The tower has 2,034 rooms and suites. "
+        "Its nightclub, XS, opened in 2008.")
+    # nothing to go by (no content words) or a first sentence over the budget: the cut from the start
+    assert pick(LONG, "Who is it?", 90) == cut(LONG, 90)
+    assert pick(LONG, "nightclub", 20) == cut(LONG, 20)
+    assert pick(LONG, "nightclub", 0) == LONG
+
+
+def test_the_pipeline_reads_the_sentences_its_focus_picks():
+    llm = _PromptLLM()
+    pipeline = Pipeline(_Seal(), _KB(), llm, passage_chars=90, passage_focus="question")
+    list(pipeline.answer(text="when did the nightclub xs open?", mode="text"))
+    read = llm.messages[-1]["content"]
+    assert "opened in 2008." in read and "Wynn Resorts" not in read
