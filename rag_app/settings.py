@@ -85,7 +85,7 @@ class Settings:
     llm_retries: int = field(default=0, metadata={"help": "ask the LLM server again when an answer fails or is cut (resumes it)"})
     top_k: int = field(default=2, metadata={"help": "passages retrieved per question (and read by the LLM)"})
     passage_chars: int = field(default=400, metadata={"help": "the LLM reads at most this many characters of each passage, whole sentences (0: whole passages; the sources shown stay whole)"})
-    passage_focus: str = field(default="start", metadata={"help": "which sentences of a passage the LLM reads within passage_chars: start (its first ones) or question (its first one, then those sharing the most words with the question, in the passage's order)"})
+    passage_focus: str = field(default="question", metadata={"help": "which sentences of a passage the LLM reads within passage_chars: start (its first ones) or question (its first one, then those sharing the most words with the question, in the passage's order)"})
     max_audio_seconds: float = field(
         default=WHISPER_SECONDS, metadata={"help": "longest recording accepted, seconds (at most 30: Whisper hears no more)"}
     )

@@ -1,7 +1,8 @@
-"""Prompt tokens the embedded LLM reads per turn, for several (passages, characters) budgets, on an
+"""Prompt tokens the embedded LLM reads per turn, for several (passages, characters) budgets
+(a trailing q: the sentences sharing the question's words, `passage_focus=question`), on an
 eval set's typed questions (a question counted once), searched exactly as `seal-rag eval --answers`.
 
-    python docs/results/answers/prompt_tokens.py ~/.cache/seal-rag/data/eval/heldout-nq-tune 3x400 3x300 2x400 3x200
+    python docs/results/answers/prompt_tokens.py ~/.cache/seal-rag/data/eval/heldout-nq-tune 3x400 3x300 2x400 3x200 2x400q
 """
 from __future__ import annotations
 
@@ -28,13 +29,14 @@ def main(set_dir: str, budgets: list[str]) -> None:
     questions = sorted({q.text for q in eval_set.queries if q.answers})
     vectors = seal.embed_text(questions)
     for budget in budgets:
-        k, chars = (int(x) for x in budget.split("x"))
+        by = "question" if budget.endswith("q") else "start"
+        k, chars = (int(x) for x in budget.rstrip("q").split("x"))
         counts = []
         for question, vector in zip(questions, vectors):
-            messages = build_messages(question, focus(kb.search(vector, k), chars), None)
+            messages = build_messages(question, focus(kb.search(vector, k), chars, question, by), None)
             ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
             counts.append(len(ids))
-        print(f"{k} passages x {chars} characters: prompt tokens p50 {statistics.median(counts):.0f}, "
+        print(f"{k} passages x {chars} characters ({by}): prompt tokens p50 {statistics.median(counts):.0f}, "
               f"mean {statistics.fmean(counts):.0f} ({len(counts)} questions)")
 
 
