@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from knowledge_base.store import Passage
 from rag_app.sentences import sentences
@@ -58,17 +58,19 @@ def cut(text: str, max_chars: int) -> str:
     return kept or _first_words(text, max_chars)
 
 
-def pick(text: str, question: str, max_chars: int) -> str:
+def pick(text: str, question: str, max_chars: int, weights: Mapping[str, float] | None = None) -> str:
     """`text`'s first sentence and then the sentences sharing the most words with `question` (ties:
     the earlier) that fit within `max_chars`, in the passage's order; sentences sharing none are
     left out. Falls back to `cut` when the question has no content words or the first sentence
-    alone is over the budget."""
+    alone is over the budget. `weights`: what each shared word counts (default 1 each; the
+    measurement script weighs them by rarity)."""
     if not max_chars or len(text) <= max_chars:
         return text
     parts, asked = sentences(text), content_words(question)
     if not asked or not parts or len(parts[0]) > max_chars:
         return cut(text, max_chars)
-    shared = [len(content_words(part) & asked) for part in parts]
+    shared = [sum(1.0 if weights is None else weights.get(w, 0.0) for w in content_words(part) & asked)
+              for part in parts]
     kept, used = {0}, len(parts[0])
     for i in sorted(range(1, len(parts)), key=lambda i: (-shared[i], i)):
         if not shared[i]:

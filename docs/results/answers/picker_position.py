@@ -16,27 +16,9 @@ from collections import Counter
 from pathlib import Path
 
 from rag_app.focus import content_words, cut, pick
-from rag_app.sentences import sentences
 
 sys.path.insert(0, str(Path(__file__).parent))
 from answer_position import SETS, holds  # noqa: E402 - the sibling script's sets and answer test
-
-
-def pick_by_rarity(text: str, question: str, budget: int, rarity: dict[str, float]) -> str:
-    """Stop 36's prototype: `pick` with each shared word weighted by its rarity."""
-    parts = sentences(text)
-    if len(text) <= budget or not parts or len(parts[0]) > budget:
-        return cut(text, budget)
-    asked = content_words(question)
-    overlap = [sum(rarity.get(w, 0.0) for w in content_words(p) & asked) for p in parts]
-    kept, used = [0], len(parts[0])
-    for i in sorted(range(1, len(parts)), key=lambda i: (-overlap[i], i)):
-        if overlap[i] <= 0:
-            break
-        if used + 1 + len(parts[i]) <= budget:
-            kept.append(i)
-            used += 1 + len(parts[i])
-    return " ".join(parts[i] for i in sorted(kept))
 
 
 def main(budgets: list[int]) -> None:
@@ -48,7 +30,7 @@ def main(budgets: list[int]) -> None:
         queries = [json.loads(line) for line in (root / name / "queries.jsonl").open()][:clips]
         questions = {q["text"]: q for q in queries if q.get("answers")}
         readers = {"start": lambda t, q, b: cut(t, b), "question": lambda t, q, b: pick(t, q, b),
-                   "question by rarity": lambda t, q, b: pick_by_rarity(t, q, b, rarity)}
+                   "question by rarity": lambda t, q, b: pick(t, q, b, rarity)}
         print(f"{name} ({len(questions)} questions): share whose answer is in what the LLM reads")
         for label, read in readers.items():
             shares = [sum(any(holds(read(passages[g], q["text"], budget), q["answers"]) for g in q["gold"] if g in passages)
