@@ -25,6 +25,10 @@ from typing import Iterable, Iterator
 _END = re.compile(r"[.!?](?:\s*\[\d{1,2}\])*\s+(?=[^\s\[])")
 _LAST = re.compile(r"[.!?](?:\s*\[\d{1,2}\])*\s*$")
 ABSTENTION = "The documents don't say."
+# A comma, semicolon or colon followed by a space ("2,034" is no break).
+_CLAUSE_BREAK = re.compile(r"[,;:](?=\s)")
+# The fewest words a clause spoken ahead of its sentence's end carries (a shorter one sounds clipped).
+FIRST_CLAUSE_WORDS = 6
 
 
 @dataclass(frozen=True)
@@ -93,3 +97,13 @@ def voice_reply(pieces: Iterator[str], max_sentences: int = 3) -> Iterator[Shown
         close = getattr(pieces, "close", None)
         if close is not None:
             close()  # stop the generation we no longer read
+
+
+def first_clause(text: str, min_words: int = FIRST_CLAUSE_WORDS) -> str | None:
+    """`text` up to its first clause break preceded by at least `min_words` words, or None. A
+    spoken reply can start there before the sentence ends: with two passages SmolLM2 often opens
+    with a long sentence copied from one, and the first audio waited for its end (stop 37)."""
+    for mark in _CLAUSE_BREAK.finditer(text):
+        if len(text[: mark.end()].split()) >= min_words:
+            return text[: mark.end()]
+    return None

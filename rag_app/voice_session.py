@@ -30,6 +30,7 @@ from rag_app.conversation import EventType, Phase, SpeechDetector, TurnOptions, 
 from rag_app.audio import SAMPLE_RATE
 from rag_app.live import Agreement, Heard, LiveRetrieval
 from rag_app.pipeline import Pipeline
+from rag_app.reply import first_clause
 from rag_app.settings import Settings
 from rag_app.trace import EventKind, Stage, StageClock, Trace, TurnEvent
 
@@ -225,13 +226,24 @@ class ConversationSession:
         self.status = Status.THINKING
         answer: list[str] = []
         held: list[tuple[int, np.ndarray]] = []  # sentences read aloud, not yet handed out
+        shown, ahead = "", ""  # the first sentence as shown so far, and its clause spoken before it ended
         try:
             gate = passages is not query.passages  # searched with the decoder's words (Pipeline.generate)
             for event in self.pipeline.generate(question, passages, self.history, clock, cancel, gate=gate):
                 yield event
-                if event.kind == EventKind.SENTENCE:  # spoken whole; the pieces before it were shown as written
+                if event.kind == EventKind.TOKEN and not answer and not ahead:
+                    shown += event.data  # a long first sentence is spoken from its first clause on
+                    if clause := first_clause(shown.lstrip()):
+                        ahead = clause
+                        held += self._read_aloud(clause, clock, cancel)
+                        yield from self._hand_out(held, clock, trace, waited_ms + lag_ms, cancel, wait=False)
+                elif event.kind == EventKind.SENTENCE:  # spoken whole; the pieces before it were shown as written
                     answer.append(event.data)
-                    held += self._read_aloud(event.data, clock, cancel)
+                    sentence = event.data.lstrip()
+                    if ahead and len(answer) == 1 and sentence.startswith(ahead):
+                        sentence = sentence[len(ahead):].lstrip()  # the rest of the sentence whose clause was spoken
+                    if sentence.strip():
+                        held += self._read_aloud(sentence, clock, cancel)
                     yield from self._hand_out(held, clock, trace, waited_ms + lag_ms, cancel, wait=False)
             yield from self._hand_out(held, clock, trace, waited_ms + lag_ms, cancel, wait=True)
         finally:

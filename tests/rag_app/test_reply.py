@@ -75,3 +75,11 @@ def test_an_llm_failing_mid_answer_keeps_what_it_wrote_by_the_same_rule():
         for part in voice_reply(failing(), 0):
             parts.append(part)
     assert kept_reply(parts) == "It is iron. It stands"
+
+
+def test_a_first_clause_needs_its_words_and_a_real_break():
+    from rag_app.reply import first_clause
+
+    assert first_clause("Mount Everest, the highest mountain on Earth, lies") == "Mount Everest, the highest mountain on Earth,"
+    assert first_clause("The tower has 2,034 rooms and suites") is None  # a digit group is no break
+    assert first_clause("Yes, it is.") is None  # too few words before any break

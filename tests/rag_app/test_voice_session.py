@@ -322,3 +322,38 @@ def test_speech_after_a_settled_partial_is_read_with_the_rest_of_the_turn(seal, 
     assert len(session.turns) == 1 and len(decoder.calls) >= 2  # the half read in the gap, then the whole
     whole = float(record.heard.split()[1])
     assert whole == pytest.approx(max(decoder.calls), abs=0.006) and whole > (len(first) + len(gap)) / SAMPLE_RATE
+
+
+class LongFirstSentenceLLM(PacedLLM):
+    """Opens with a long sentence, as SmolLM2 does when it copies one from a passage."""
+
+    REPLY = ("Mount Everest, the highest mountain on Earth above sea level at 8,849 metres, lies in the "
+             "Mahalangur Himal range of the Himalayas on the border between Nepal and China. It was first climbed in 1953. ")
+
+    def stream(self, messages, max_new_tokens=256):
+        for word in self.REPLY.split(" "):
+            time.sleep(self.seconds_per_piece)
+            self.pieces_given += 1
+            yield word + " "
+
+
+def test_a_long_first_sentence_is_spoken_from_its_first_clause_before_it_ends(seal, knowledge_base, spoken):
+    llm, said = LongFirstSentenceLLM(0.02), []
+
+    def noting_speaker(text: str) -> tuple[int, np.ndarray]:
+        said.append((text, llm.pieces_given))
+        return speaker(text)
+
+    session = ConversationSession(Pipeline(seal, knowledge_base, llm, reply_sentences=2), SileroFrames(), OPTIONS,
+                                  noting_speaker)
+    feed(session, np.concatenate([silence(0.5), spoken["mountain"], silence(OPTIONS.pause_s + 0.3)]), real_time=True)
+    events = answer(session)
+    first_sentence_words = len(LongFirstSentenceLLM.REPLY.split(". ")[0].split())
+    assert said[0][0] == "Mount Everest, the highest mountain on Earth above sea level at 8,849 metres,"
+    assert said[0][1] < first_sentence_words  # read aloud while the LLM was still writing the sentence
+    # the rest of the sentence follows, then the next sentence; nothing is said twice
+    assert [text for text, _ in said[1:]] == [
+        "lies in the Mahalangur Himal range of the Himalayas on the border between Nepal and China. ",
+        "It was first climbed in 1953."]
+    assert sum(e.kind == EventKind.AUDIO for e in events) == 3
+    assert session.turns[-1].answer == LongFirstSentenceLLM.REPLY.rstrip(" ")  # the reply kept is unchanged
