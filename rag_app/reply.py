@@ -102,7 +102,10 @@ def voice_reply(pieces: Iterator[str], max_sentences: int = 3) -> Iterator[Shown
 def first_clause(text: str, min_words: int = FIRST_CLAUSE_WORDS) -> str | None:
     """`text` up to its first clause break preceded by at least `min_words` words, or None. A
     spoken reply can start there before the sentence ends: with two passages SmolLM2 often opens
-    with a long sentence copied from one, and the first audio waited for its end (stop 37)."""
+    with a long sentence copied from one, and the first audio waited for its end (stop 37). Only
+    within the first sentence: a server's stream may hand out text past its end in one piece."""
+    if (end := re.search(r"[.!?]\s", text)) is not None:
+        text = text[: end.start()]
     for mark in _CLAUSE_BREAK.finditer(text):
         if len(text[: mark.end()].split()) >= min_words:
             return text[: mark.end()]

@@ -83,3 +83,5 @@ def test_a_first_clause_needs_its_words_and_a_real_break():
     assert first_clause("Mount Everest, the highest mountain on Earth, lies") == "Mount Everest, the highest mountain on Earth,"
     assert first_clause("The tower has 2,034 rooms and suites") is None  # a digit group is no break
     assert first_clause("Yes, it is.") is None  # too few words before any break
+    # only within the first sentence, whose end may come in the same piece as the next one's words
+    assert first_clause("It is the one in Nepal. Mount Everest, the highest mountain, lies") is None
