@@ -77,8 +77,8 @@ class RememberedTranscriber:
         self.transcriber, self.transcripts = transcriber, transcripts
         self.key, self.reused_ms = "", 0.0
 
-    def decode_states(self, states, seconds: float) -> str:  # question_text="decoder": never remembered
-        return self.transcriber.decode_states(states, seconds)
+    def decode_states(self, states, seconds: float, audio=None) -> str:  # question_text="decoder": never remembered
+        return self.transcriber.decode_states(states, seconds, audio=audio)
 
     def transcribe(self, audio) -> str:
         if self.key in self.transcripts:

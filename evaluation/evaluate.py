@@ -213,7 +213,7 @@ def evaluate(
                     # what a turn ends up searching with (Pipeline.decoder_question): the decoder's
                     # words, or SEAL's vector and reading when the decoder gave nothing usable
                     vector, transcript, states = query_side.hear(audio)
-                    if decoded := query_side.decode_question(states, len(audio) / SAMPLE_RATE):
+                    if decoded := query_side.decode_question(states, len(audio) / SAMPLE_RATE, audio=audio):
                         transcript, vector = decoded, query_side.embed_text(decoded)
                 else:
                     vector = query_side.embed_text(query.text)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rag_app.repeats import loops, repeating_tokens
+from rag_app.repeats import loops, repeating_tokens, repeats_a_phrase
 from rag_app.sentences import first_sentence
 from rag_app.settings import DECODER_SILENCE_S
 from rag_app.shortlist import HalfShortlist
@@ -36,14 +36,25 @@ def usable_reading(text: str, seconds: float) -> bool:
     return words > 0 and words >= MIN_WORDS_PER_SECOND * seconds and not loops(text)
 
 
+def looks_misread(first: str, finished: bool, seconds: float) -> bool:
+    """Whether the decoder's reading of trimmed states looks wrong: not usable, a phrase said twice
+    (the question read again, a stutter), or the token budget ran out before the first sentence
+    ended. Whisper's padded pass rarely does any of these (docs/results/ood-generalisation, stop 34).
+    A question that repeats a phrase itself ("Bye Bye Bye") is read again too: that costs time, and
+    the padded pass gives the same words."""
+    return not usable_reading(first, seconds) or repeats_a_phrase(first) or not finished
+
+
 class WhisperTranscriber:
     def __init__(self, whisper_dir: str | Path, device: torch.device | str = "cpu", language: str = "en",
-                 dtype: torch.dtype = torch.float32, silence_s: float = DECODER_SILENCE_S):
+                 dtype: torch.dtype = torch.float32, silence_s: float = DECODER_SILENCE_S, retry: bool = False):
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
         # seconds of silence the encoder pass whose states `decode_states` reads should append
         # (SealModel.embed_read_and_encode; see DECODER_SILENCE_S)
         self.silence_s = silence_s
+        # decode_states: transcribe the clip the padded way when the decoder's reading looks wrong
+        self.retry = retry
 
         self.processor = WhisperProcessor.from_pretrained(whisper_dir)
         self.model = WhisperForConditionalGeneration.from_pretrained(whisper_dir, dtype=dtype).to(device).eval()
@@ -59,17 +70,22 @@ class WhisperTranscriber:
         self.output_argmax = HalfShortlist(weight) if HalfShortlist.supported(weight) else None
 
     @torch.inference_mode()
-    def decode_states(self, states: torch.Tensor, seconds: float) -> str:
+    def decode_states(self, states: torch.Tensor, seconds: float, audio: np.ndarray | None = None) -> str:
         """Whisper's decoder on encoder states SEAL already computed on the trimmed clip (no 30 s
         encoder pass). Whisper was trained on padded input and, given only the speech, often
         repeats itself or runs on: the token budget follows the clip's length (`token_budget`), no
         3-gram may repeat, and only the first sentence is kept (a question), so the decoder stops once
-        it is complete. A looping or cut-short result comes back empty ("" = nothing usable: the
-        caller keeps SEAL's reading)."""
+        it is complete. A reading that `looks_misread` is replaced, when `retry` is on and the clip's
+        `audio` is given, by the padded transcription (`transcribe`: ~1-1.7 s more on 2 CPU threads,
+        for the few turns that need it); otherwise a looping or cut-short result comes back empty
+        ("" = nothing usable: the caller keeps SEAL's reading)."""
         tokens = self.greedy_tokens(states[None].to(self.model.device, self.model.dtype), token_budget(seconds),
                                     until_sentence_end=True)
         text = self.processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
         first = first_sentence(text)
+        finished = tokens[-1] == self.model.generation_config.eos_token_id or first != text
+        if self.retry and audio is not None and looks_misread(first, finished, seconds):
+            return self.transcribe(audio)
         return first if usable_reading(first, seconds) else ""
 
     @torch.inference_mode()

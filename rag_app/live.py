@@ -96,7 +96,7 @@ class LiveRetrieval:
                       (time.perf_counter() - embedded) * 1000, states)
         if decoder and settled:
             started = time.perf_counter()
-            heard.decoded = self.query_side.decode_question(states, len(audio) / SAMPLE_RATE)
+            heard.decoded = self.query_side.decode_question(states, len(audio) / SAMPLE_RATE, audio=audio)
             heard.decode_ms = (time.perf_counter() - started) * 1000
         return heard
 

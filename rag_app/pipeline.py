@@ -132,7 +132,7 @@ class Pipeline(QuerySide):
         yield TurnEvent(EventKind.PASSAGES, passages)
         speech_passages = passages if mode == "seal" else None
         if mode == "seal" and self.question_text == "decoder":
-            question, passages = yield from self.decoder_question(states, len(wave) / SAMPLE_RATE, question, passages, clock)
+            question, passages = yield from self.decoder_question(states, wave, question, passages, clock)
 
         if generate:
             yield from self.generate(question, passages, history, clock, gate=passages is not speech_passages)
@@ -140,7 +140,7 @@ class Pipeline(QuerySide):
         clock.finish()
         yield TurnEvent(EventKind.TRACE, trace)
 
-    def decoder_question(self, states: Any, seconds: float, reading: str, passages: list[Passage],
+    def decoder_question(self, states: Any, wave: np.ndarray, reading: str, passages: list[Passage],
                          clock: StageClock, decoded: str | None = None) -> Iterator[TurnEvent]:
         """SEAL mode with question_text="decoder", after SEAL's passages are shown: Whisper's decoder on
         the encoder states SEAL computed gives the LLM the words, and with seal_search="decoder" those
@@ -148,12 +148,13 @@ class Pipeline(QuerySide):
         no training saw, SEAL's pooled vector finds the gold passage first 0.33 of the time, the
         decoder's words 0.57 (ASR 0.60), and the LLM waits for the decoder anyway, so the better
         passages cost the first token only a text embedding and a search. A decoder that produced
-        nothing usable (empty, or looping on noise) leaves the reading and SEAL's passages.
+        nothing usable (empty, or looping on noise) leaves the reading and SEAL's passages; with
+        decoder_retry a reading that looks wrong is replaced by the padded transcription of `wave`.
         `decoded`: the decoder's words when they were read already (a conversation turn reads them in
         its closing pause). Returns (question, passages) through `yield from`."""
         if decoded is None:
             with clock.stage(Stage.QUESTION_TEXT):
-                decoded = self.decode_question(states, seconds)
+                decoded = self.decode_question(states, len(wave) / SAMPLE_RATE, audio=wave)
         if not decoded:
             return reading, passages
         yield TurnEvent(EventKind.HEARD, decoded)

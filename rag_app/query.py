@@ -59,12 +59,13 @@ class QuerySide:
         vectors, readings, states = self.seal.embed_read_and_encode([audio], silence_s=silence_s)
         return vectors[0], readings[0], states[0]
 
-    def decode_question(self, states: Any, seconds: float) -> str:
+    def decode_question(self, states: Any, seconds: float, audio: np.ndarray | None = None) -> str:
         """Whisper's decoder on the encoder states `hear` kept: the question's words for the LLM
-        without the 30 s encoder pass a transcription costs."""
+        without the 30 s encoder pass a transcription costs. `audio` (the clip `hear` had): what the
+        transcriber may transcribe instead when the decoder's reading looks wrong (its `retry`)."""
         if self.transcriber is None:
             raise RuntimeError("question_text 'decoder' needs the Whisper transcriber")
-        return self.transcriber.decode_states(states, seconds)
+        return self.transcriber.decode_states(states, seconds, audio=audio)
 
     def embed_speech_and_reading(self, audio: np.ndarray) -> tuple[np.ndarray, str]:
         """SEAL's vector averaged with the text tower's vector of SEAL's own CTC reading (same

@@ -18,3 +18,11 @@ def loops(text: str, times: int = 4) -> bool:
     Four, not three: "Bye Bye Bye" is a song someone may ask about."""
     words = re.findall(r"[\w']+", text.lower())
     return any(len(set(words[i:i + times])) == 1 for i in range(len(words) - times + 1))
+
+
+def repeats_a_phrase(text: str) -> bool:
+    """A two-word phrase said twice ("who made the song how far who made the son"): Whisper's decoder
+    reading the question again on trimmed states, or a stutter ("who play d d d")."""
+    words = re.findall(r"[\w']+", text.lower())
+    pairs = list(zip(words, words[1:]))
+    return len(set(pairs)) < len(pairs)

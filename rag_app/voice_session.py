@@ -222,7 +222,7 @@ class ConversationSession:
         if self.pipeline.question_text == "decoder" and query.states is not None:
             # as a push-to-talk turn: after the live passages, Whisper's decoder on the states kept
             question, passages = yield from self.pipeline.decoder_question(
-                query.states, len(pending.audio) / SAMPLE_RATE, question, passages, clock, decoded=query.decoded)
+                query.states, pending.audio, question, passages, clock, decoded=query.decoded)
         self.status = Status.THINKING
         answer: list[str] = []
         held: list[tuple[int, np.ndarray]] = []  # sentences read aloud, not yet handed out

@@ -30,7 +30,7 @@ def make_transcriber(settings: Settings):
 
     device, dtype = generation_device(settings)
     return WhisperTranscriber(resolve_model_dir(settings, "whisper"), device, dtype=dtype,
-                              silence_s=settings.decoder_silence_s)
+                              silence_s=settings.decoder_silence_s, retry=settings.decoder_retry)
 
 
 def generation_device(settings: Settings):

@@ -100,3 +100,48 @@ def test_the_decoder_stops_at_the_first_sentences_end_with_the_reading_unchanged
             assert first and first_sentence(decode(short, skip_special_tokens=True).strip()) == first
             assert transcriber.decode_states(states[0], len(audio) / 16000) in ("", first)
     assert stopped_early  # the first question is said twice on its trimmed states
+
+
+def test_a_reading_that_looks_misread_is_told_from_a_plain_question():
+    from rag_app.asr import looks_misread
+
+    assert not looks_misread("Who played Batman in The Dark Knight Rises?", True, 2.8)
+    assert looks_misread("Who sang Bye Bye Bye?", True, 1.5)  # a false alarm: it costs a transcription, not the words
+    assert looks_misread("Who made the song How far I'll go who made the son how", True, 3.0)  # said twice
+    assert looks_misread("Who play d d d l l l m n n n", True, 2.5)  # a stutter: "d d" twice
+    assert looks_misread("Name of", True, 3.0)  # cut short
+    assert looks_misread("Who owns the Encore hotel in Las", False, 2.5)  # ran out of tokens mid-sentence
+
+
+def test_a_misread_question_is_transcribed_the_padded_way_when_retry_is_on(settings, monkeypatch):
+    """decoder_retry: when the decoder's reading of trimmed states looks wrong, the turn takes the
+    padded transcription of the same clip instead; a reading that looks right costs no transcription,
+    and without the clip (or with retry off) the reading is judged as before (usable or not)."""
+    from rag_app.asr import WhisperTranscriber
+
+    seal = load_seal_model(settings)
+    transcriber = WhisperTranscriber(resolve_model_dir(settings, "whisper"), retry=True)
+    audio = synthesize("piper:joe", "Who wrote the novel Middlemarch?")
+    _, _, states = seal.embed_read_and_encode([audio], silence_s=transcriber.silence_s)
+    seconds = len(audio) / 16000
+
+    transcribed = []
+    padded = transcriber.transcribe
+    expected = padded(audio)  # Whisper base: "who wrote the novel Middle Mart."
+    monkeypatch.setattr(transcriber, "transcribe", lambda clip: transcribed.append(clip) or padded(clip))
+    stutter = transcriber.processor.tokenizer.encode(" Who wrote the the novel the novel", add_special_tokens=False)
+    monkeypatch.setattr(transcriber, "greedy_tokens", lambda *args, **kwargs: transcriber.prompt + stutter)
+    said_twice = "Who wrote the the novel the novel"
+    assert transcriber.decode_states(states[0], seconds) == said_twice  # no clip to transcribe: kept as before
+    retried = transcriber.decode_states(states[0], seconds, audio=audio)
+    assert len(transcribed) == 1 and transcribed[0] is audio
+    assert retried == expected and "novel" in retried
+    transcriber.retry = False
+    assert transcriber.decode_states(states[0], seconds, audio=audio) == said_twice and len(transcribed) == 1
+
+    fine = transcriber.processor.tokenizer.encode(" Who wrote Middlemarch?", add_special_tokens=False)
+    eos = transcriber.model.generation_config.eos_token_id
+    monkeypatch.setattr(transcriber, "greedy_tokens", lambda *args, **kwargs: transcriber.prompt + fine + [eos])
+    transcriber.retry = True
+    assert transcriber.decode_states(states[0], seconds, audio=audio) == "Who wrote Middlemarch?"
+    assert len(transcribed) == 1  # a reading that looks right is used as it is

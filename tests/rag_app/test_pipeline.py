@@ -229,7 +229,7 @@ class _Decoder:
     def __init__(self, text: str):
         self.text = text
 
-    def decode_states(self, states, seconds: float) -> str:
+    def decode_states(self, states, seconds: float, audio=None) -> str:
         return self.text
 
 

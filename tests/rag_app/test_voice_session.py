@@ -265,7 +265,7 @@ def test_with_seal_search_decoder_the_live_passages_give_way_to_those_for_the_de
     decoder "hears" the Amazon question while the user asked about the mountain."""
 
     class _Decoder:
-        def decode_states(self, states, seconds: float) -> str:
+        def decode_states(self, states, seconds: float, audio=None) -> str:
             return "which is the longest river in south america"
 
     pipeline = Pipeline(seal, knowledge_base, EchoLLM(), None, _Decoder(), reply_sentences=0,
@@ -284,7 +284,7 @@ class _TimingDecoder:
     def __init__(self):
         self.calls: list[float] = []
 
-    def decode_states(self, states, seconds: float) -> str:
+    def decode_states(self, states, seconds: float, audio=None) -> str:
         self.calls.append(seconds)
         return f"heard {seconds:.2f} seconds"
 
