@@ -17,11 +17,12 @@ chance: the encoder pass again with 2 s of silence and the decoder on it, instea
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 
 import numpy as np
+
+from rag_app.repeats import repeats_a_phrase  # the app's decoder_retry trigger uses the same test
 
 
 def collect(set_dir: str, limit: int, out: str, threads: int, first: int = 0) -> None:
@@ -57,13 +58,6 @@ def collect(set_dir: str, limit: int, out: str, threads: int, first: int = 0) ->
                    "asr_rank": rank(side.embed_text(asr_words), query.gold) if asr_words.strip() else 0}
             sink.write(json.dumps(row) + "\n")
             sink.flush()
-
-
-def repeats_a_phrase(text: str) -> bool:
-    """A two-word phrase said twice ("who played ... who played"): the question read again."""
-    words = re.findall(r"[\w']+", text.lower())
-    pairs = list(zip(words, words[1:]))
-    return len(set(pairs)) < len(pairs)
 
 
 def unfinished(row: dict) -> bool:
