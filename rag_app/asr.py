@@ -83,7 +83,8 @@ class WhisperTranscriber:
                                     until_sentence_end=True)
         text = self.processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
         first = first_sentence(text)
-        finished = tokens[-1] == self.model.generation_config.eos_token_id or first != text
+        # finished: it wrote its end, or the first sentence's end mark (the budget may run out right at "?")
+        finished = tokens[-1] == self.model.generation_config.eos_token_id or first != text or text.endswith(("?", "!", "."))
         if self.retry and audio is not None and looks_misread(first, finished, seconds):
             return self.transcribe(audio)
         return first if usable_reading(first, seconds) else ""

@@ -139,7 +139,13 @@ def test_a_misread_question_is_transcribed_the_padded_way_when_retry_is_on(setti
     transcriber.retry = False
     assert transcriber.decode_states(states[0], seconds, audio=audio) == said_twice and len(transcribed) == 1
 
-    fine = transcriber.processor.tokenizer.encode(" Who wrote Middlemarch?", add_special_tokens=False)
+    ended = transcriber.processor.tokenizer.encode(" Who wrote Middlemarch?", add_special_tokens=False)
+    monkeypatch.setattr(transcriber, "greedy_tokens", lambda *args, **kwargs: transcriber.prompt + ended)
+    transcriber.retry = True
+    assert transcriber.decode_states(states[0], seconds, audio=audio) == "Who wrote Middlemarch?"
+    assert len(transcribed) == 1  # the budget ran out right at its question mark: finished, used as it is
+
+    fine = ended
     eos = transcriber.model.generation_config.eos_token_id
     monkeypatch.setattr(transcriber, "greedy_tokens", lambda *args, **kwargs: transcriber.prompt + fine + [eos])
     transcriber.retry = True
