@@ -211,7 +211,8 @@ def evaluate(
                     vector, transcript = query_side.embed_speech_and_reading(audio)
                 elif mode == "decoder":
                     # what a turn ends up searching with (Pipeline.decoder_question): the decoder's
-                    # words, or SEAL's vector and reading when the decoder gave nothing usable
+                    # words (the padded transcription when they look misread and decoder_retry is on),
+                    # or SEAL's vector and reading when the decoder gave nothing usable
                     vector, transcript, states = query_side.hear(audio)
                     if decoded := query_side.decode_question(states, len(audio) / SAMPLE_RATE, audio=audio):
                         transcript, vector = decoded, query_side.embed_text(decoded)

@@ -27,7 +27,6 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from rag_app.conversation import EventType, Phase, SpeechDetector, TurnOptions, TurnTaker
-from rag_app.audio import SAMPLE_RATE
 from rag_app.live import Agreement, Heard, LiveRetrieval
 from rag_app.pipeline import Pipeline
 from rag_app.reply import first_clause
