@@ -145,9 +145,7 @@ def test_a_misread_question_is_transcribed_the_padded_way_when_retry_is_on(setti
     assert transcriber.decode_states(states[0], seconds, audio=audio) == "Who wrote Middlemarch?"
     assert len(transcribed) == 1  # the budget ran out right at its question mark: finished, used as it is
 
-    fine = ended
     eos = transcriber.model.generation_config.eos_token_id
-    monkeypatch.setattr(transcriber, "greedy_tokens", lambda *args, **kwargs: transcriber.prompt + fine + [eos])
-    transcriber.retry = True
+    monkeypatch.setattr(transcriber, "greedy_tokens", lambda *args, **kwargs: transcriber.prompt + ended + [eos])
     assert transcriber.decode_states(states[0], seconds, audio=audio) == "Who wrote Middlemarch?"
     assert len(transcribed) == 1  # a reading that looks right is used as it is
